@@ -1,0 +1,63 @@
+// How the grader's runner steers a hidden test: which seeds to use, whether to replay one case.
+// The runner sets these environment variables in the test worker; nothing else reads them.
+
+/** One run of a hidden test, as the runner asked for it. */
+export interface RunConfig {
+  /** The exercise id (`NN-chapter/MM-exercise`), when the runner set it. */
+  readonly exercise: string | undefined;
+  /** Added to every fixed seed. 0 for a graded run; `dlab verify` uses other shifts to catch flaky tests. */
+  readonly seedShift: number;
+  /** Extra fresh seeds asked for with `--explore N` (never part of the recorded verdict). */
+  readonly explore: number;
+  /** Set by `dlab replay`: run only this case and print the full trace. */
+  readonly replay: { readonly seed: number; readonly path: string | undefined } | undefined;
+  /** The `--target` the learner graded, so that a replay command can name it again. */
+  readonly target: string | undefined;
+  /** Set by `dlab replay`: the file the replayed case writes its full report and diagram to. */
+  readonly replayOut: string | undefined;
+}
+
+export const ENV = {
+  exercise: 'DLAB_EXERCISE',
+  seedShift: 'DLAB_SEED_SHIFT',
+  explore: 'DLAB_EXPLORE',
+  replay: 'DLAB_REPLAY',
+  target: 'DLAB_TARGET',
+  replayOut: 'DLAB_REPLAY_OUT',
+} as const;
+
+function int(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : fallback;
+}
+
+/** Reads the run configuration from an environment (the process's by default). */
+export function runConfig(env: Readonly<Record<string, string | undefined>> = process.env): RunConfig {
+  const replayRaw = env[ENV.replay];
+  let replay: RunConfig['replay'];
+  if (replayRaw !== undefined && replayRaw !== '') {
+    // "<seed>" or "<seed>:<path>"; fast-check paths look like "3:1:0".
+    const at = replayRaw.indexOf(':');
+    const seed = Number(at < 0 ? replayRaw : replayRaw.slice(0, at));
+    if (Number.isSafeInteger(seed)) replay = { seed, path: at < 0 ? undefined : replayRaw.slice(at + 1) || undefined };
+  }
+  const target = env[ENV.target];
+  return {
+    exercise: env[ENV.exercise] || undefined,
+    seedShift: int(env[ENV.seedShift], 0),
+    explore: Math.max(0, int(env[ENV.explore], 0)),
+    replay,
+    target: target === undefined || target === '' || target === 'exercises' ? undefined : target,
+    replayOut: env[ENV.replayOut] || undefined,
+  };
+}
+
+/** The command that replays one failing case, as a learner would type it. */
+export function replayCommand(seed: number, path?: string, cfg: RunConfig = runConfig()): string {
+  const id = cfg.exercise ?? '<exercise>';
+  let cmd = `npx dlab replay ${id} --seed ${seed}`;
+  if (path !== undefined && path !== '') cmd += ` --path ${path}`;
+  if (cfg.target !== undefined) cmd += ` --target ${cfg.target}`;
+  return cmd;
+}
