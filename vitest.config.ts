@@ -2,18 +2,10 @@
 // run only by the grader's runner, against a target, never by this config.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
-
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+import { aliases } from './grader/core/aliases.ts';
 
 export default defineConfig({
-  resolve: {
-    alias: [
-      { find: /^@dlab\/harness$/, replacement: here('./harness/index.ts') },
-      { find: /^@dlab\/harness\//, replacement: here('./harness/') },
-      { find: /^@dlab\/testkit$/, replacement: here('./grader/testkit/index.ts') },
-      { find: /^@solutions\//, replacement: here('./solutions/') },
-    ],
-  },
+  resolve: { alias: aliases(fileURLToPath(new URL('.', import.meta.url))) },
   test: {
     include: ['grader/**/*.test.ts', 'harness/**/*.test.ts'],
     exclude: ['grader/tests/**', 'node_modules/**'],

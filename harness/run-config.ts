@@ -5,7 +5,10 @@
 export interface RunConfig {
   /** The exercise id (`NN-chapter/MM-exercise`), when the runner set it. */
   readonly exercise: string | undefined;
-  /** Added to every fixed seed. 0 for a graded run; `dlab verify` uses other shifts to catch flaky tests. */
+  /**
+   * Which family of seeds to use: 0 for a graded run; `dlab verify` and `--explore` use others. A property's
+   * seed is `base + seedShift * SEED_STRIDE` (see seedFor), so every seed still names the property it came from.
+   */
   readonly seedShift: number;
   /** Extra fresh seeds asked for with `--explore N` (never part of the recorded verdict). */
   readonly explore: number;
@@ -51,6 +54,23 @@ export function runConfig(env: Readonly<Record<string, string | undefined>> = pr
     target: target === undefined || target === '' || target === 'exercises' ? undefined : target,
     replayOut: env[ENV.replayOut] || undefined,
   };
+}
+
+/**
+ * Base seeds of an exercise's properties are distinct numbers in [0, SEED_STRIDE); shifts move whole
+ * families, so `seed mod SEED_STRIDE` tells which property a seed belongs to.
+ */
+export const SEED_STRIDE = 65_536;
+
+/** The seed a property with fixed `base` seed uses in this run. */
+export function seedFor(base: number, cfg: RunConfig = runConfig()): number {
+  return base + cfg.seedShift * SEED_STRIDE;
+}
+
+/** In a replay, whether the property with fixed `base` seed is the one to replay (others are skipped). */
+export function isReplayOf(base: number, cfg: RunConfig = runConfig()): boolean {
+  if (cfg.replay === undefined) return false;
+  return (((cfg.replay.seed - base) % SEED_STRIDE) + SEED_STRIDE) % SEED_STRIDE === 0;
 }
 
 /** The command that replays one failing case, as a learner would type it. */

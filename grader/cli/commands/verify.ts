@@ -1,0 +1,119 @@
+// `dlab verify`: proves every exercise sound. The reference passes (on extra seeds too), the untouched stub
+// fails, every mutant is rejected, the stub and the reference export the same types.
+import { CATALOGUE } from '../../catalogue.ts';
+import { checkCatalogue, findExercise, type Exercise } from '../../core/course.ts';
+import { DlabExit } from '../../core/errors.ts';
+import { compareExportTypes } from '../../core/export-types.ts';
+import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/grade.ts';
+import { runJobs } from '../../runner/run-jobs.ts';
+import { mutantTarget } from '../../runner/targets.ts';
+import type { Context } from '../context.ts';
+import { line, paint } from '../io.ts';
+
+/** One row of `dlab verify --json` (a documented contract). */
+export interface VerifyRow {
+  readonly id: string;
+  readonly solutionPasses: boolean;
+  readonly stubFails: boolean;
+  readonly mutants: ReadonlyArray<{ readonly name: string; readonly rejected: boolean }>;
+  readonly durationMs: number;
+  /** Everything that makes the exercise unsound, in words; empty when it is sound. */
+  readonly problems: readonly string[];
+}
+
+const MIN_MUTANTS = 3;
+
+export async function verify(ctx: Context, opts: { json: boolean; only?: string | undefined; seeds?: number | undefined }): Promise<number> {
+  const { io } = ctx;
+  const p = paint(io);
+  const { course, problems: catalogueProblems } = checkCatalogue(CATALOGUE, ctx.root);
+  let exercises: readonly Exercise[] = course.exercises;
+  if (opts.only !== undefined) {
+    const r = findExercise(course, opts.only);
+    if (!r.ok) throw new DlabExit(r.error);
+    exercises = [r.value];
+  }
+  const extraSeeds = opts.seeds ?? 1;
+  const t0 = performance.now();
+
+  const planned: Array<{ ex: Exercise; role: 'solution' | 'stub' | { mutant: string }; plan: PlannedJob }> = [];
+  const problems = new Map<string, string[]>(exercises.map((e) => [e.id, []]));
+  for (const ex of exercises) {
+    const add = (role: (typeof planned)[number]['role'], r: ReturnType<typeof planJob>) => {
+      if (r.ok) planned.push({ ex, role, plan: r.value });
+      else problems.get(ex.id)!.push(r.error.message);
+    };
+    for (let s = 0; s <= extraSeeds; s++) add('solution', planJob(ex, { kind: 'solutions' }, { seedShift: s }, ctx.root, s === 0 ? '' : `-s${s}`));
+    add('stub', planJob(ex, { kind: 'exercises' }, {}, ctx.root));
+    for (const m of ex.mutants) add({ mutant: m }, planJob(ex, mutantTarget(ex, m), {}, ctx.root));
+    if (ex.mutants.length < MIN_MUTANTS) problems.get(ex.id)!.push(`has ${ex.mutants.length} mutants; every exercise keeps at least ${MIN_MUTANTS} (the classic bugs CURRICULUM.md lists)`);
+  }
+  for (const prob of catalogueProblems) {
+    const ex = exercises.find((e) => prob.includes(e.id));
+    if (ex !== undefined) problems.get(ex.id)!.push(prob);
+  }
+  const unowned = catalogueProblems.filter((prob) => !exercises.some((e) => prob.includes(e.id)));
+
+  if (!opts.json) line(io.stdout, p.dim(`verifying ${exercises.length} exercise${exercises.length === 1 ? '' : 's'} (${planned.length} runs) …`));
+  const outcomes = await runJobs(
+    planned.map((x) => x.plan.job),
+    { maxWorkers: 2, root: ctx.root },
+  );
+  const typeProblems = compareExportTypes(
+    exercises.filter((e) => !catalogueProblems.some((prob) => prob.includes(e.id))),
+    ctx.root,
+  );
+
+  const rows: VerifyRow[] = exercises.map((ex) => {
+    const mine = planned.filter((x) => x.ex === ex);
+    const verdicts = mine.map((x) => ({ role: x.role, v: verdictOf(x.plan, outcomes.get(x.plan.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root), tag: x.plan.job.env['DLAB_SEED_SHIFT'] }));
+    const list = problems.get(ex.id)!;
+    list.push(...(typeProblems.get(ex.id) ?? []));
+    const sol = verdicts.filter((x) => x.role === 'solution');
+    for (const s of sol) if (!s.v.passed) list.push(`the solution fails${s.tag === '0' ? '' : ` on seed shift ${s.tag} (a flaky test?)`}: ${describe(s.v)}`);
+    const stub = verdicts.find((x) => x.role === 'stub');
+    if (stub?.v.passed === true) list.push('the untouched stub passes: the hidden test checks too little');
+    const mutants = ex.mutants.map((name) => {
+      const m = verdicts.find((x) => typeof x.role === 'object' && x.role.mutant === name);
+      if (m === undefined) return { name, rejected: false };
+      if (m.v.passed) list.push(`mutant '${name}' is accepted: the hidden test misses this bug`);
+      if (m.v.kind === 'did-not-load') list.push(`mutant '${name}' does not load (${describe(m.v)}): fix the patch`);
+      return { name, rejected: !m.v.passed && m.v.kind !== 'did-not-load' };
+    });
+    const solutionPasses = sol.length === extraSeeds + 1 && sol.every((s) => s.v.passed);
+    const durationMs = sum(mine.map((x) => outcomeMs(outcomes.get(x.plan.job.key))));
+    return { id: ex.id, solutionPasses, stubFails: stub !== undefined && !stub.v.passed, mutants, durationMs, problems: list };
+  });
+
+  const sound = rows.filter((r) => r.problems.length === 0).length;
+  const ok = sound === rows.length && unowned.length === 0;
+  if (opts.json) {
+    line(io.stdout, JSON.stringify(rows, null, 2));
+  } else {
+    for (const r of rows) {
+      const mark = r.problems.length === 0 ? p.green('✓') : p.red('✗');
+      const rejected = r.mutants.filter((m) => m.rejected).length;
+      line(io.stdout, `${mark} ${r.id.padEnd(48)} ${p.dim(`solution ${r.solutionPasses ? 'passes' : 'FAILS'} · stub ${r.stubFails ? 'fails' : 'PASSES'} · mutants ${rejected}/${r.mutants.length} rejected · ${(r.durationMs / 1000).toFixed(1)} s`)}`);
+      for (const prob of r.problems) line(io.stdout, `    ${p.red('-')} ${prob}`);
+    }
+    for (const prob of unowned) line(io.stdout, `${p.red('✗')} ${prob}`);
+    line(io.stdout, p.dim(`${((performance.now() - t0) / 1000).toFixed(1)} s`));
+  }
+  // The closing line CI reads.
+  line(opts.json ? io.stderr : io.stdout, `verify: ${sound} passed, ${rows.length - sound + unowned.length} failed`);
+  return ok ? 0 : 1;
+}
+
+function describe(v: Verdict): string {
+  const f = v.failures[0];
+  return f === undefined ? v.kind : `${f.test}: ${f.message.split('\n')[0]}`;
+}
+
+function outcomeMs(o: ReturnType<Map<string, import('../../runner/protocol.ts').JobOutcome>['get']>): number {
+  if (o === undefined || o.kind !== 'finished') return 0;
+  return sum(o.tests.map((t) => t.durationMs));
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

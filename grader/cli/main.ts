@@ -1,0 +1,151 @@
+// The `dlab` command line: parses arguments, runs one command, and is the only place errors are printed.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DlabExit, exitCodeFor, type DlabError } from '../core/errors.ts';
+import { createContext, type Context } from './context.ts';
+import { line, processIo, type Io } from './io.ts';
+
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options?: ParseArgsConfig['options'];
+  /** How many positional arguments it takes at most. */
+  readonly maxArgs: number;
+  run(ctx: Context, args: string[], values: Values): Promise<number>;
+}
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function int(v: string | boolean | undefined, flag: string): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw new DlabExit({ code: 'bad-usage', message: `${flag} takes a whole number, not '${s}'` });
+  return Number(s);
+}
+
+const json = { json: { type: 'boolean' } } as const;
+const targetOpt = { target: { type: 'string' } } as const;
+
+const COMMANDS: Record<string, Command> = {
+  next: {
+    summary: 'make the first unfinished exercise current: show its lesson and the file to edit',
+    usage: 'dlab next',
+    maxArgs: 0,
+    run: async (ctx) => (await import('./commands/learn.ts')).next(ctx),
+  },
+  list: {
+    summary: 'every exercise in order, with its status',
+    usage: 'dlab list [--json]',
+    options: json,
+    maxArgs: 0,
+    run: async (ctx, _a, v) => (await import('./commands/learn.ts')).list(ctx, { json: v['json'] === true }),
+  },
+  lesson: {
+    summary: "show an exercise's lesson (default: the current exercise)",
+    usage: 'dlab lesson [id]',
+    maxArgs: 1,
+    run: async (ctx, a) => (await import('./commands/learn.ts')).lesson(ctx, a[0]),
+  },
+  check: {
+    summary: 'grade an exercise once against the hidden tests',
+    usage: 'dlab check [id] [--json] [--target exercises|solutions|mutant:NAME|PATH] [--explore N]',
+    options: { ...json, ...targetOpt, explore: { type: 'string' } },
+    maxArgs: 1,
+    run: async (ctx, a, v) =>
+      (await import('./commands/grade.ts')).check(ctx, a[0], { json: v['json'] === true, target: str(v['target']), explore: int(v['explore'], '--explore') }),
+  },
+  watch: {
+    summary: 're-grade on every save of the exercise file',
+    usage: 'dlab watch [id] [--poll]',
+    options: { poll: { type: 'boolean' } },
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/grade.ts')).watch(ctx, a[0], { poll: v['poll'] === true }),
+  },
+  hint: {
+    summary: 'reveal the next of three hints (a nudge, the idea, the near-answer)',
+    usage: 'dlab hint [id]',
+    maxArgs: 1,
+    run: async (ctx, a) => (await import('./commands/learn.ts')).hint(ctx, a[0]),
+  },
+  progress: {
+    summary: 'what you have passed, attempted, and how many hints you used',
+    usage: 'dlab progress [--json]',
+    options: json,
+    maxArgs: 0,
+    run: async (ctx, _a, v) => (await import('./commands/learn.ts')).progress(ctx, { json: v['json'] === true }),
+  },
+  replay: {
+    summary: 'replay one failing case (seed and path from a failure report) and print its full trace',
+    usage: 'dlab replay <id> --seed S [--path P] [--target exercises|solutions|mutant:NAME|PATH]',
+    options: { seed: { type: 'string' }, path: { type: 'string' }, ...targetOpt },
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/grade.ts')).replay(ctx, a[0], { seed: str(v['seed']), path: str(v['path']), target: str(v['target']) }),
+  },
+  verify: {
+    summary: 'for course authors: prove every exercise sound (solution passes, stub fails, mutants rejected)',
+    usage: 'dlab verify [--json] [--only id] [--seeds N]',
+    options: { ...json, only: { type: 'string' }, seeds: { type: 'string' } },
+    maxArgs: 0,
+    run: async (ctx, _a, v) => (await import('./commands/verify.ts')).verify(ctx, { json: v['json'] === true, only: str(v['only']), seeds: int(v['seeds'], '--seeds') }),
+  },
+};
+
+function help(io: Io): void {
+  line(io.stdout, 'dlab: a distributed-systems lab. Learn by making failing tests pass.\n');
+  line(io.stdout, 'Usage:');
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
+  for (const c of Object.values(COMMANDS)) line(io.stdout, `  ${c.usage.padEnd(Math.min(width, 44))}  ${c.summary}`);
+  line(io.stdout, '\nStart with `npx dlab next`. Exit codes: 0 pass/success, 1 fail, 2 bad input.');
+}
+
+function printError(io: Io, e: DlabError): void {
+  line(io.stderr, `dlab: ${e.message}`);
+  if (e.next !== undefined) line(io.stderr, `  next: ${e.next}`);
+}
+
+/** Runs one command line and returns the exit code. Never throws. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    help(io);
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    line(io.stdout, '0.1.0');
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) {
+    printError(io, { code: 'unknown-command', message: `no command '${name}'`, next: 'run `npx dlab help` for the list' });
+    return 2;
+  }
+  const ctx = createContext(io);
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: [...rest], options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new DlabExit({ code: 'bad-usage', message: (e as Error).message.split('\n')[0]!, next: `usage: ${cmd.usage}` });
+    }
+    if (parsed.values['help'] === true) {
+      line(io.stdout, `${cmd.usage}\n  ${cmd.summary}`);
+      return 0;
+    }
+    if (parsed.positionals.length > cmd.maxArgs) {
+      throw new DlabExit({ code: 'bad-usage', message: `too many arguments: ${parsed.positionals.join(' ')}`, next: `usage: ${cmd.usage}` });
+    }
+    return await cmd.run(ctx, parsed.positionals, parsed.values as Values);
+  } catch (e) {
+    if (e instanceof DlabExit) {
+      printError(io, e.error);
+      return exitCodeFor(e.error);
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    printError(io, { code: 'io', message: `internal error: ${msg.split('\n')[0]}`, next: 'this is a bug in dlab; run again with DLAB_DEBUG=1 for the stack trace and report it' });
+    if (io.env['DLAB_DEBUG'] !== undefined && e instanceof Error) line(io.stderr, e.stack ?? '');
+    return 1;
+  } finally {
+    ctx.close();
+  }
+}

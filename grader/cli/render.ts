@@ -1,0 +1,76 @@
+// Turns lessons (markdown) and verdicts into terminal text.
+import { readFileSync } from 'node:fs';
+import type { Exercise } from '../core/course.ts';
+import { shown } from '../core/paths.ts';
+import type { Verdict } from '../runner/grade.ts';
+import { paint, type Io } from './io.ts';
+
+/** Renders markdown for the terminal with marked + marked-terminal (loaded only when a lesson is shown). */
+export async function renderMarkdown(md: string, io: Pick<Io, 'color' | 'columns'>): Promise<string> {
+  // chalk (under marked-terminal) decides on colour when first loaded; tell it before.
+  if (!io.color) process.env['FORCE_COLOR'] = '0';
+  const [{ Marked }, { markedTerminal }] = await Promise.all([import('marked'), import('marked-terminal')]);
+  const width = Math.max(40, Math.min(io.columns, 100) - 2);
+  const marked = new Marked(markedTerminal({ reflowText: true, width, tab: 2, emoji: false, showSectionPrefix: false }) as never);
+  const out = marked.parse(md, { async: false });
+  return out.replace(/\n{3,}/g, '\n\n');
+}
+
+export async function renderLesson(ex: Exercise, io: Io): Promise<string> {
+  return renderMarkdown(readFileSync(ex.paths.lesson, 'utf8'), io);
+}
+
+/** `path:line` of the first `TODO:` in the stub, so an editor or terminal can jump there. */
+export function stubLocation(ex: Exercise, cwd: string): string {
+  const files = ex.files === undefined ? [ex.paths.stub] : ex.files.map((f) => `${ex.paths.stubDir}/${f}`);
+  for (const f of files) {
+    const lines = readFileSync(f, 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.includes('TODO:'));
+    if (i >= 0) return `${shown(f, cwd)}:${i + 1}`;
+  }
+  return shown(files[0]!, cwd);
+}
+
+function indent(s: string, by = '    '): string {
+  return s
+    .split('\n')
+    .map((l) => (l === '' ? l : by + l))
+    .join('\n');
+}
+
+const MAX_MESSAGE_LINES = 60;
+
+/** The verdict as a learner reads it: what failed, why, and how to replay it. */
+export function renderVerdict(v: Verdict, io: Pick<Io, 'color'>, opts: { showAll?: boolean } = {}): string {
+  const p = paint(io);
+  const secs = (v.durationMs / 1000).toFixed(1);
+  const out: string[] = [];
+  const target = v.target === 'exercises' ? '' : ` [${v.target}]`;
+  if (v.passed) {
+    out.push(`${p.green('✓ passed')}  ${p.bold(v.id)}${target}  ${p.dim(`${v.tests} test${v.tests === 1 ? '' : 's'}, ${secs} s`)}`);
+    return out.join('\n');
+  }
+  const what =
+    v.kind === 'timed-out' ? 'timed out' : v.kind === 'did-not-load' ? 'did not load' : v.kind === 'crashed' ? 'crashed' : `${v.failures.length} of ${v.tests} test${v.tests === 1 ? '' : 's'} failed`;
+  out.push(`${p.red('✗ failed')}  ${p.bold(v.id)}${target}  ${p.dim(`${what}, ${secs} s`)}`);
+  const shownFailures = opts.showAll === true ? v.failures : v.failures.slice(0, 1);
+  for (const f of shownFailures) {
+    out.push('', `  ${p.red('✗')} ${p.bold(f.test)}`);
+    let msg = f.message;
+    const lines = msg.split('\n');
+    if (lines.length > MAX_MESSAGE_LINES) msg = [...lines.slice(0, MAX_MESSAGE_LINES), `… (${lines.length - MAX_MESSAGE_LINES} more lines)`].join('\n');
+    out.push(indent(msg));
+    if (f.replay !== undefined && !msg.includes(f.replay)) out.push(indent(`Replay: ${f.replay}`));
+  }
+  const rest = v.failures.slice(shownFailures.length);
+  if (rest.length > 0) {
+    out.push('', `  ${p.dim(`also failing (${rest.length}):`)}`);
+    for (const f of rest) out.push(`  ${p.red('✗')} ${f.test}`);
+  }
+  if (v.logs.length > 0) {
+    out.push('', `  ${p.dim('your code printed:')}`);
+    out.push(indent(v.logs.slice(0, 20).join('\n')));
+    if (v.logs.length > 20) out.push(`    ${p.dim(`… (${v.logs.length - 20} more lines)`)}`);
+  }
+  return out.join('\n');
+}

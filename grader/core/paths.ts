@@ -1,0 +1,68 @@
+// Where things live: the repo root and the path of every part of one exercise (DESIGN.md, "Layout").
+import { existsSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repo root: the folder that holds package.json, course/, exercises/, solutions/, grader/ and harness/. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const TREES = ['course', 'exercises', 'solutions', 'grader/tests', 'grader/mutants'] as const;
+
+/** The files of one exercise, as absolute paths. */
+export interface ExercisePaths {
+  readonly lesson: string;
+  readonly chapterReadme: string;
+  /** The stub's entry file (`exercises/<id>.ts`, or `exercises/<id>/index.ts` for a folder exercise). */
+  readonly stub: string;
+  readonly solution: string;
+  /** The folder holding a multi-file exercise, or undefined for a one-file exercise. */
+  readonly stubDir: string | undefined;
+  readonly solutionDir: string | undefined;
+  readonly test: string;
+  readonly mutantsDir: string;
+}
+
+export function chapterOf(id: string): string {
+  return id.slice(0, id.indexOf('/'));
+}
+
+export function exercisePaths(id: string, folder: boolean, root: string = ROOT): ExercisePaths {
+  const entry = folder ? `${id}/index.ts` : `${id}.ts`;
+  return {
+    lesson: join(root, 'course', `${id}.md`),
+    chapterReadme: join(root, 'course', chapterOf(id), 'README.md'),
+    stub: join(root, 'exercises', entry),
+    solution: join(root, 'solutions', entry),
+    stubDir: folder ? join(root, 'exercises', id) : undefined,
+    solutionDir: folder ? join(root, 'solutions', id) : undefined,
+    test: join(root, 'grader', 'tests', `${id}.test.ts`),
+    mutantsDir: join(root, 'grader', 'mutants', id),
+  };
+}
+
+/** A path as the learner should see it: relative to the current directory when that is shorter. */
+export function shown(path: string, cwd: string = process.cwd()): string {
+  const rel = relative(cwd, path);
+  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) ? rel : path;
+}
+
+/** A scratch folder for this checkout (job files, mutant copies), outside the repo so git never sees it. */
+export function scratchDir(root: string = ROOT): string {
+  const hash = createHash('sha1').update(root).digest('hex').slice(0, 10);
+  const base = process.env['DLAB_SCRATCH'] ?? join(tmpdir() || homedir(), `dlab-${process.getuid?.() ?? 'u'}`);
+  return join(base, hash);
+}
+
+export function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function exists(path: string): boolean {
+  return existsSync(path);
+}

@@ -1,0 +1,138 @@
+// One way to get a verdict: build jobs for (exercise, target), run them, and turn outcomes into verdicts.
+import type { Exercise } from '../core/course.ts';
+import { err, ok, type Result } from '../core/errors.ts';
+import { ROOT } from '../core/paths.ts';
+import { ENV } from '../../harness/run-config.ts';
+import type { ErrorInfo, Job, JobOutcome } from './protocol.ts';
+import { runJobs } from './run-jobs.ts';
+import { materialize, targetLabel, type Target } from './targets.ts';
+
+export interface Failure {
+  readonly test: string;
+  readonly message: string;
+  readonly seed?: number;
+  readonly replay?: string;
+}
+
+export type VerdictKind =
+  | 'passed'
+  /** At least one test failed. */
+  | 'failed'
+  /** A test ran past its wall-clock limit and was stopped. */
+  | 'timed-out'
+  /** The code could not be loaded: a syntax error, a missing export, a throw at import time. */
+  | 'did-not-load'
+  /** The test process died (out of memory, killed). */
+  | 'crashed';
+
+/** The graded result of one exercise against one target. Matches `dlab check --json` plus `kind` and `logs`. */
+export interface Verdict {
+  readonly id: string;
+  readonly target: string;
+  readonly kind: VerdictKind;
+  readonly passed: boolean;
+  readonly durationMs: number;
+  readonly tests: number;
+  readonly failures: readonly Failure[];
+  /** What the learner's code printed (console.log), first lines only. */
+  readonly logs: readonly string[];
+}
+
+export interface GradeOptions {
+  /** runConfig().seedShift for this run (0 for a graded run). */
+  readonly seedShift?: number;
+  readonly explore?: number;
+  /** `dlab replay`: the case to run, and the file its report goes to. */
+  readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string };
+}
+
+export interface PlannedJob {
+  readonly job: Job;
+  readonly exercise: Exercise;
+  readonly target: Target;
+}
+
+function keyPart(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
+/** A job for one exercise and target, or an error when the target cannot be built (a mutant that no longer applies). */
+export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, root: string = ROOT, tag = ''): Result<PlannedJob> {
+  const entry = materialize(ex, target, root);
+  if (!entry.ok) return entry;
+  const label = targetLabel(target);
+  const env: Record<string, string> = { [ENV.exercise]: ex.id, [ENV.seedShift]: String(opts.seedShift ?? 0), [ENV.explore]: String(opts.explore ?? 0) };
+  if (target.kind !== 'exercises') env[ENV.target] = label;
+  if (opts.replay !== undefined) {
+    env[ENV.replay] = opts.replay.path === undefined ? String(opts.replay.seed) : `${opts.replay.seed}:${opts.replay.path}`;
+    env[ENV.replayOut] = opts.replay.out;
+  }
+  const implDir = ex.files !== undefined ? entry.value.replace(/\/index\.ts$/, '') : entry.value.replace(/\/[^/]+$/, '');
+  const key = keyPart(`${ex.id}-${target.kind === 'mutant' ? `m-${target.name}` : target.kind === 'path' ? 'path' : target.kind}${tag}`);
+  return ok({
+    exercise: ex,
+    target,
+    job: { key, exerciseId: ex.id, testFile: ex.paths.test, entry: entry.value, implDir, limitMs: ex.limitMs, env },
+  });
+}
+
+const JOB_QUERY = /\?dlab-job=[a-z0-9-]+/g;
+
+/** Makes a message read well: paths relative to the repo, no internal job markers. */
+function clean(message: string, root: string): string {
+  return message.replace(JOB_QUERY, '').split(root + '/').join('').trim();
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function failureOf(test: string, e: ErrorInfo, root: string): Failure {
+  const f: { -readonly [K in keyof Failure]: Failure[K] } = { test, message: clean(e.message, root) };
+  if (e.seed !== undefined) f.seed = e.seed;
+  if (e.replay !== undefined) f.replay = e.replay;
+  return f;
+}
+
+export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number, root: string = ROOT): Verdict {
+  const base = { id: p.exercise.id, target: targetLabel(p.target), durationMs: Math.round(durationMs) };
+  switch (outcome.kind) {
+    case 'timed-out': {
+      const secs = outcome.limitMs / 1000;
+      const msg = `timed out in ${outcome.test}: still running after ${secs} s, so it was stopped (an infinite loop, or a wait that never ends?)`;
+      return { ...base, kind: 'timed-out', passed: false, tests: outcome.tests.length, failures: [{ test: outcome.test, message: msg }], logs: [] };
+    }
+    case 'crashed':
+      return { ...base, kind: 'crashed', passed: false, tests: 0, failures: [{ test: '(test process)', message: `the test process crashed: ${clean(outcome.message, root)}` }], logs: [] };
+    case 'finished': {
+      if (outcome.loadErrors.length > 0) {
+        const failures = outcome.loadErrors.map((e) => failureOf('(loading your code)', e, root));
+        return { ...base, kind: 'did-not-load', passed: false, tests: 0, failures, logs: outcome.logs };
+      }
+      const ran = outcome.tests.filter((t) => t.state !== 'skipped');
+      const failures = ran.filter((t) => t.state === 'failed').flatMap((t) => (t.errors.length > 0 ? t.errors : [{ message: 'failed' }]).map((e) => failureOf(t.name, e, root)));
+      if (ran.length === 0) {
+        return { ...base, kind: 'failed', passed: false, tests: 0, failures: [{ test: '(hidden test)', message: 'the hidden test ran no test' }], logs: outcome.logs };
+      }
+      return { ...base, kind: failures.length === 0 ? 'passed' : 'failed', passed: failures.length === 0, tests: ran.length, failures, logs: outcome.logs };
+    }
+  }
+}
+
+/** Grades one exercise against one target. Errors only for a target that cannot be built. */
+export async function grade(ex: Exercise, target: Target, opts: GradeOptions = {}, root: string = ROOT): Promise<Result<Verdict>> {
+  const planned = planJob(ex, target, opts, root);
+  if (!planned.ok) return planned;
+  const t0 = performance.now();
+  const outcomes = await runJobs([planned.value.job], { root });
+  const outcome = outcomes.get(planned.value.job.key);
+  if (outcome === undefined) return err('runner', `no result for ${ex.id}`, 'run it again; if it repeats, report a bug');
+  return ok(verdictOf(planned.value, outcome, performance.now() - t0, root));
+}
+
+/** The one-line reason a verdict failed, for lists and the progress store. */
+export function headline(v: Verdict): string {
+  const f = v.failures[0];
+  if (f === undefined) return v.passed ? 'passed' : 'failed';
+  return `${f.test}: ${firstLine(f.message)}`;
+}

@@ -1,0 +1,120 @@
+// What a run grades: the learner's stub, the reference, one mutant (a patch applied to a copy), or a path.
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { applyPatch, parsePatch } from 'diff';
+import type { Exercise } from '../core/course.ts';
+import { err, ok, type Result } from '../core/errors.ts';
+import { isFile, scratchDir, shown } from '../core/paths.ts';
+
+export type Target =
+  | { readonly kind: 'exercises' }
+  | { readonly kind: 'solutions' }
+  | { readonly kind: 'mutant'; readonly name: string; readonly patch: string }
+  | { readonly kind: 'path'; readonly path: string };
+
+/** How a target is named in output and JSON (`exercises`, `solutions`, `mutant:<name>`, or the path given). */
+export function targetLabel(t: Target): string {
+  switch (t.kind) {
+    case 'exercises':
+    case 'solutions':
+      return t.kind;
+    case 'mutant':
+      return `mutant:${t.name}`;
+    case 'path':
+      return t.path;
+  }
+}
+
+export function mutantTarget(ex: Exercise, name: string): Target {
+  return { kind: 'mutant', name, patch: join(ex.paths.mutantsDir, `${name}.patch`) };
+}
+
+/** Reads `--target`: `exercises` (default), `solutions`, `mutant:<name>`, a `.patch` file, or a `.ts` file / folder. */
+export function parseTarget(ex: Exercise, raw: string | undefined, cwd: string = process.cwd()): Result<Target> {
+  if (raw === undefined || raw === '' || raw === 'exercises') return ok({ kind: 'exercises' });
+  if (raw === 'solutions') return ok({ kind: 'solutions' });
+  if (raw.startsWith('mutant:')) {
+    const name = raw.slice('mutant:'.length);
+    if (!ex.mutants.includes(name)) {
+      return err('bad-target', `${ex.id} has no mutant '${name}'`, `its mutants are: ${ex.mutants.join(', ') || '(none)'}`);
+    }
+    return ok(mutantTarget(ex, name));
+  }
+  const path = resolve(cwd, raw);
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    return err('bad-target', `target '${raw}' does not exist`, 'use exercises, solutions, mutant:<name>, or the path of a .ts file, folder or .patch');
+  }
+  if (path.endsWith('.patch')) return ok({ kind: 'mutant', name: basename(path, '.patch'), patch: path });
+  if (ex.files === undefined && isDir) {
+    const entry = join(path, `${ex.id}.ts`);
+    if (!isFile(entry)) return err('bad-target', `${raw} is a folder without ${ex.id}.ts in it`, 'give the .ts file itself, or a folder laid out like exercises/');
+  }
+  if (ex.files !== undefined && !isDir) return err('bad-target', `${ex.id} is a folder exercise; give a folder`, `a folder holding ${ex.files.join(', ')}`);
+  return ok({ kind: 'path', path });
+}
+
+/** The implementation's entry file for a target; a mutant is materialised into a scratch copy of the reference. */
+export function materialize(ex: Exercise, t: Target, root: string): Result<string> {
+  switch (t.kind) {
+    case 'exercises':
+      return ok(ex.paths.stub);
+    case 'solutions':
+      return ok(ex.paths.solution);
+    case 'path': {
+      if (ex.files !== undefined) return ok(isFile(join(t.path, 'index.ts')) ? join(t.path, 'index.ts') : join(t.path, ex.id, 'index.ts'));
+      return ok(isFile(t.path) ? t.path : join(t.path, `${ex.id}.ts`));
+    }
+    case 'mutant':
+      return applyMutant(ex, t.name, t.patch, root);
+  }
+}
+
+function applyMutant(ex: Exercise, name: string, patchFile: string, root: string): Result<string> {
+  let text: string;
+  try {
+    text = readFileSync(patchFile, 'utf8');
+  } catch {
+    return err('bad-target', `cannot read mutant ${shown(patchFile)}`);
+  }
+  const outRoot = join(scratchDir(root), 'mutants', ex.id, name);
+  rmSync(outRoot, { recursive: true, force: true });
+  // Copy the whole reference (one file, or the exercise's folder) so unpatched files stay beside patched ones.
+  const srcDir = ex.paths.solutionDir;
+  if (srcDir !== undefined) cpSync(srcDir, join(outRoot, ex.id), { recursive: true });
+  else {
+    mkdirSync(dirname(join(outRoot, `${ex.id}.ts`)), { recursive: true });
+    cpSync(ex.paths.solution, join(outRoot, `${ex.id}.ts`));
+  }
+  const patches = parsePatch(text);
+  if (patches.length === 0 || patches.every((p) => p.hunks.length === 0)) {
+    return err('mutant-does-not-apply', `${shown(patchFile)} holds no hunks`, 'write it as a unified diff against the reference (diff -u)');
+  }
+  for (const p of patches) {
+    const name0 = (p.oldFileName ?? '').replace(/^a\//, '');
+    const rel = relative('solutions', name0);
+    if (!name0.startsWith('solutions/') || !(rel === `${ex.id}.ts` || rel.startsWith(`${ex.id}/`))) {
+      return err('mutant-does-not-apply', `${shown(patchFile)} patches '${name0}', which is not part of solutions/${ex.id}`);
+    }
+    const file = join(outRoot, rel);
+    let source: string;
+    try {
+      source = readFileSync(file, 'utf8');
+    } catch {
+      return err('mutant-does-not-apply', `${shown(patchFile)} patches '${name0}', which does not exist`);
+    }
+    const patched = applyPatch(source, p);
+    if (patched === false) {
+      return err(
+        'mutant-does-not-apply',
+        `${shown(patchFile)} no longer applies to ${name0}`,
+        'the reference changed: regenerate the patch with `diff -u` against the new reference',
+      );
+    }
+    if (patched === source) return err('mutant-does-not-apply', `${shown(patchFile)} changes nothing in ${name0}`);
+    writeFileSync(file, patched);
+  }
+  return ok(ex.files !== undefined ? join(outRoot, ex.id, 'index.ts') : join(outRoot, `${ex.id}.ts`));
+}

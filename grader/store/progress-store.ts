@@ -1,0 +1,296 @@
+// The learner's progress in SQLite (better-sqlite3): WAL, a busy timeout, migrations, one transaction per write.
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { err, ok, type Result } from '../core/errors.ts';
+import { ROOT } from '../core/paths.ts';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+
+export type Status = 'pending' | 'attempted' | 'passed';
+
+/** The learner's files of one exercise, by path relative to the repo root. */
+export type Files = Readonly<Record<string, string>>;
+
+export interface ExerciseProgress {
+  readonly status: Exclude<Status, 'pending'>;
+  readonly firstAttemptAt: number;
+  readonly passedAt: number | undefined;
+  readonly attempts: number;
+}
+
+export interface AttemptInput {
+  readonly exerciseId: string;
+  readonly durationMs: number;
+  readonly target: string;
+  readonly passed: boolean;
+  readonly tests: number;
+  readonly failedTest?: string | undefined;
+  readonly message?: string | undefined;
+  readonly seed?: number | undefined;
+  /** The learner's files as graded; kept as a snapshot. */
+  readonly files?: Files | undefined;
+}
+
+export interface Attempt {
+  readonly id: number;
+  readonly exerciseId: string;
+  readonly at: number;
+  readonly durationMs: number;
+  readonly target: string;
+  readonly passed: boolean;
+  readonly tests: number;
+  readonly failedTest: string | undefined;
+  readonly message: string | undefined;
+  readonly seed: number | undefined;
+  readonly snapshotId: number | undefined;
+}
+
+export interface Snapshot {
+  readonly id: number;
+  readonly exerciseId: string;
+  readonly at: number;
+  readonly reason: string;
+  readonly files: Files;
+}
+
+export interface OpenedStore {
+  readonly store: ProgressStore;
+  /** Set when the file was corrupt and moved aside: a line to show the learner. */
+  readonly notice?: string;
+}
+
+/** The progress file in use: `DLAB_DB` when set, else `progress.db` in the repo root. */
+export function defaultDbPath(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const fromEnv = env['DLAB_DB'];
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(ROOT, 'progress.db');
+}
+
+const BUSY_TIMEOUT_MS = 5_000;
+
+function digest(files: Files): string {
+  const h = createHash('sha256');
+  for (const k of Object.keys(files).sort()) h.update(k).update('\0').update(files[k]!).update('\0');
+  return h.digest('hex');
+}
+
+function stamp(now: number): string {
+  return new Date(now).toISOString().replace(/[:.]/g, '-');
+}
+
+function looksCorrupt(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'));
+}
+
+export class ProgressStore {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store at `path`. A corrupt file is moved aside as
+   * `<name>.corrupt-<timestamp>` and reported in `notice`; it is never silently replaced.
+   */
+  static open(path: string = defaultDbPath(), now: () => number = Date.now): Result<OpenedStore> {
+    const first = ProgressStore.tryOpen(path, now);
+    if (first.ok) return ok({ store: first.value });
+    if (!looksCorrupt(first.error)) {
+      const msg = first.error instanceof Error ? first.error.message : String(first.error);
+      return err('progress-store', `cannot open ${path}: ${msg}`, 'check the file permissions, or set DLAB_DB to another file');
+    }
+    const aside = `${path}.corrupt-${stamp(now())}`;
+    try {
+      renameSync(path, aside);
+      for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+    } catch (e) {
+      return err('progress-store', `${path} is corrupt and could not be moved aside: ${(e as Error).message}`, `move it away by hand, then run dlab again`);
+    }
+    const second = ProgressStore.tryOpen(path, now);
+    if (!second.ok) {
+      return err('progress-store', `cannot create a fresh ${path}: ${(second.error as Error).message}`, 'set DLAB_DB to another file');
+    }
+    return ok({
+      store: second.value,
+      notice: `${basename(path)} was corrupt; it was moved to ${basename(aside)} and a fresh progress file was started (your exercise files are untouched)`,
+    });
+  }
+
+  private static tryOpen(path: string, now: () => number): { ok: true; value: ProgressStore } | { ok: false; error: unknown } {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw Object.assign(new Error(`integrity check failed: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      ProgressStore.migrate(db);
+      return { ok: true, value: new ProgressStore(db, path, now) };
+    } catch (e) {
+      db?.close();
+      return { ok: false, error: e };
+    }
+  }
+
+  private static migrate(db: Database.Database): void {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`it was written by a newer dlab (schema ${current}, this dlab knows ${SCHEMA_VERSION}); update dlab`);
+    }
+    if (current === SCHEMA_VERSION) return;
+    // IMMEDIATE: two dlab processes starting at once must not both migrate.
+    db.transaction(() => {
+      const again = db.pragma('user_version', { simple: true }) as number;
+      for (const m of MIGRATIONS) {
+        if (m.version <= again) continue;
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+    }).immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  current(): string | undefined {
+    const row = this.db.prepare(`SELECT value FROM state WHERE key = 'current'`).get() as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setCurrent(id: string): void {
+    this.write(() => {
+      this.db.prepare(`INSERT INTO state (key, value) VALUES ('current', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(id);
+    });
+  }
+
+  progress(): Map<string, ExerciseProgress> {
+    const rows = this.db
+      .prepare(
+        `SELECT e.id, e.status, e.first_attempt_at, e.passed_at,
+                (SELECT COUNT(*) FROM attempt a WHERE a.exercise_id = e.id) AS attempts
+           FROM exercise e`,
+      )
+      .all() as Array<{ id: string; status: 'attempted' | 'passed'; first_attempt_at: number; passed_at: number | null; attempts: number }>;
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        { status: r.status, firstAttemptAt: r.first_attempt_at, passedAt: r.passed_at ?? undefined, attempts: r.attempts },
+      ]),
+    );
+  }
+
+  status(id: string): Status {
+    const row = this.db.prepare(`SELECT status FROM exercise WHERE id = ?`).get(id) as { status: Status } | undefined;
+    return row?.status ?? 'pending';
+  }
+
+  /** Records a graded attempt (and a snapshot of the learner's files); a pass marks the exercise passed for good. */
+  recordAttempt(a: AttemptInput): number {
+    const at = this.now();
+    return this.write(() => {
+      const snapshotId = a.files === undefined ? undefined : this.snapshotIn(a.exerciseId, 'attempt', a.files, at);
+      const info = this.db
+        .prepare(
+          `INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          a.exerciseId,
+          at,
+          Math.round(a.durationMs),
+          a.target,
+          a.passed ? 1 : 0,
+          a.tests,
+          a.failedTest ?? null,
+          a.message ?? null,
+          a.seed ?? null,
+          snapshotId ?? null,
+        );
+      this.db
+        .prepare(
+          `INSERT INTO exercise (id, status, first_attempt_at, passed_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET
+             status = CASE WHEN exercise.status = 'passed' OR excluded.status = 'passed' THEN 'passed' ELSE 'attempted' END,
+             passed_at = COALESCE(exercise.passed_at, excluded.passed_at)`,
+        )
+        .run(a.exerciseId, a.passed ? 'passed' : 'attempted', at, a.passed ? at : null);
+      return Number(info.lastInsertRowid);
+    });
+  }
+
+  attempts(id: string): Attempt[] {
+    const rows = this.db.prepare(`SELECT * FROM attempt WHERE exercise_id = ? ORDER BY id`).all(id) as Array<{
+      id: number; exercise_id: string; at: number; duration_ms: number; target: string; passed: number; tests: number;
+      failed_test: string | null; message: string | null; seed: number | null; snapshot_id: number | null;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      exerciseId: r.exercise_id,
+      at: r.at,
+      durationMs: r.duration_ms,
+      target: r.target,
+      passed: r.passed === 1,
+      tests: r.tests,
+      failedTest: r.failed_test ?? undefined,
+      message: r.message ?? undefined,
+      seed: r.seed ?? undefined,
+      snapshotId: r.snapshot_id ?? undefined,
+    }));
+  }
+
+  hintsRevealed(id: string): number {
+    const row = this.db.prepare(`SELECT MAX(level) AS level FROM hint WHERE exercise_id = ?`).get(id) as { level: number | null };
+    return row.level ?? 0;
+  }
+
+  /** Records that hint `level` (1..3) was shown; returns how many are revealed now. */
+  revealHint(id: string, level: number): number {
+    this.write(() => {
+      this.db.prepare(`INSERT OR IGNORE INTO hint (exercise_id, level, at) VALUES (?, ?, ?)`).run(id, level, this.now());
+    });
+    return this.hintsRevealed(id);
+  }
+
+  recordSolutionView(id: string, how: string): void {
+    this.write(() => {
+      this.db.prepare(`INSERT INTO solution_view (exercise_id, at, how) VALUES (?, ?, ?)`).run(id, this.now(), how);
+    });
+  }
+
+  solutionViews(id: string): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM solution_view WHERE exercise_id = ?`).get(id) as { n: number }).n;
+  }
+
+  /** Keeps a copy of the learner's files (deduplicated against the latest snapshot); returns its id. */
+  snapshot(id: string, reason: string, files: Files): number {
+    return this.write(() => this.snapshotIn(id, reason, files, this.now()));
+  }
+
+  private snapshotIn(id: string, reason: string, files: Files, at: number): number {
+    const d = digest(files);
+    const latest = this.db.prepare(`SELECT id, digest FROM snapshot WHERE exercise_id = ? ORDER BY id DESC LIMIT 1`).get(id) as
+      | { id: number; digest: string }
+      | undefined;
+    if (latest !== undefined && latest.digest === d && reason === 'attempt') return latest.id;
+    const info = this.db
+      .prepare(`INSERT INTO snapshot (exercise_id, at, reason, digest, files) VALUES (?, ?, ?, ?, ?)`)
+      .run(id, at, reason, d, JSON.stringify(files));
+    return Number(info.lastInsertRowid);
+  }
+
+  snapshots(id: string): Snapshot[] {
+    const rows = this.db.prepare(`SELECT id, exercise_id, at, reason, files FROM snapshot WHERE exercise_id = ? ORDER BY id`).all(id) as Array<{
+      id: number; exercise_id: string; at: number; reason: string; files: string;
+    }>;
+    return rows.map((r) => ({ id: r.id, exerciseId: r.exercise_id, at: r.at, reason: r.reason, files: JSON.parse(r.files) as Files }));
+  }
+}

@@ -1,0 +1,5 @@
+// The harness as exercises and hidden tests see it: `import { ... } from '@dlab/harness'`.
+export { checkProperty, type PropertyOptions } from './property.ts';
+export { PropertyFailure, type FailureFacts } from './report.ts';
+export { runConfig, replayCommand, type RunConfig } from './run-config.ts';
+export type { History, HistoryEvent, OpType } from './history/types.ts';

@@ -1,0 +1,317 @@
+// The search at the heart of the checker: Wing & Gong's algorithm with Lowe's memoisation, on typed arrays.
+//
+// Operations are entries in a doubly linked list ordered by real time: a call entry per operation and a return
+// entry per operation whose output is known. Walking the list from the front, a call may be linearized now if
+// the model accepts it in the current state; it is then lifted out of the list (call and return) and the walk
+// restarts. Reaching a return entry means that operation should already be linearized: undo the last choice and
+// try the next call after it. (linearized set, state) pairs already explored are remembered in a hash table, so
+// no configuration is explored twice. Operations with unknown outputs have no return entry: they may take effect
+// at any time after their call, or never, and the search succeeds once every known operation is linearized.
+import type { Defined, Model, StateKey } from './model.ts';
+
+/** One operation of a search problem, in the model's terms. */
+export interface Item {
+  readonly input: unknown;
+  /** `undefined`: the outcome is unknown (no return entry). */
+  readonly output: unknown;
+  /** Real-time positions: the call's and the return's (ignored when the output is unknown); all distinct. */
+  readonly call: number;
+  readonly ret: number;
+  /**
+   * Identifies the input (equal inputs, equal keys), or undefined. Operations of unknown outcome with equal inputs
+   * are interchangeable, so the search uses them in invocation order only: without that, a history with many
+   * timed-out writes of the same few values explores every subset of them.
+   */
+  readonly inputKey: StateKey | undefined;
+}
+
+export const enum Outcome {
+  Linearizable = 0,
+  Illegal = 1,
+  OutOfTime = 2,
+  OutOfMemory = 3,
+}
+
+export interface Limits {
+  /** `performance.now()` value after which the search gives up. */
+  readonly deadline: number;
+  /** Bytes the memo table may use before the search gives up. */
+  readonly maxMemoBytes: number;
+}
+
+export interface SearchStats {
+  /** Configurations remembered. */
+  memoEntries: number;
+}
+
+// Zobrist keys: one fixed pseudo-random word per operation index, so the hash of a linearized set is kept
+// up to date with one XOR per change instead of rehashing the bitset.
+let zobrist = new Int32Array(0);
+
+function zobristKeys(n: number): Int32Array {
+  if (zobrist.length >= n) return zobrist;
+  const keys = new Int32Array(Math.max(n, zobrist.length * 2, 256));
+  let s = 0x2545f491;
+  for (let i = 0; i < keys.length; i++) {
+    // splitmix32
+    s = (s + 0x9e3779b9) | 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    keys[i] = z ^ (z >>> 16);
+  }
+  zobrist = keys;
+  return keys;
+}
+
+/** An open-addressing set of (bitset, state id) pairs, all in typed arrays. */
+class Memo {
+  private mask: number;
+  private table: Int32Array;
+  private hashes: Int32Array;
+  private ids: Int32Array;
+  private bits: Uint32Array;
+  count = 0;
+
+  constructor(
+    private readonly words: number,
+    capacity: number,
+  ) {
+    let cap = 16;
+    while (cap < capacity * 2) cap *= 2;
+    this.mask = cap - 1;
+    this.table = new Int32Array(cap);
+    this.hashes = new Int32Array(cap >> 1);
+    this.ids = new Int32Array(cap >> 1);
+    this.bits = new Uint32Array((cap >> 1) * words);
+  }
+
+  bytes(): number {
+    return this.table.byteLength + this.hashes.byteLength + this.ids.byteLength + this.bits.byteLength;
+  }
+
+  /** Adds the pair unless present; true if it was added. */
+  add(set: Uint32Array, hash: number, id: number): boolean {
+    const w = this.words;
+    let slot = mix(hash) & this.mask;
+    for (;;) {
+      const e = this.table[slot]!;
+      if (e === 0) break;
+      const i = e - 1;
+      if (this.hashes[i] === hash && this.ids[i] === id) {
+        const base = i * w;
+        let same = true;
+        for (let k = 0; k < w; k++) {
+          if (this.bits[base + k] !== set[k]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return false;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+    const i = this.count++;
+    if (i >= this.hashes.length) {
+      this.grow();
+      this.count--;
+      return this.add(set, hash, id);
+    }
+    this.table[slot] = i + 1;
+    this.hashes[i] = hash;
+    this.ids[i] = id;
+    this.bits.set(set.subarray(0, w), i * w);
+    return true;
+  }
+
+  private grow(): void {
+    const cap = (this.mask + 1) * 2;
+    const n = this.count;
+    this.mask = cap - 1;
+    this.table = new Int32Array(cap);
+    const hashes = new Int32Array(cap >> 1);
+    hashes.set(this.hashes);
+    this.hashes = hashes;
+    const ids = new Int32Array(cap >> 1);
+    ids.set(this.ids);
+    this.ids = ids;
+    const bits = new Uint32Array((cap >> 1) * this.words);
+    bits.set(this.bits);
+    this.bits = bits;
+    for (let i = 0; i < n; i++) {
+      let slot = mix(this.hashes[i]!) & this.mask;
+      while (this.table[slot] !== 0) slot = (slot + 1) & this.mask;
+      this.table[slot] = i + 1;
+    }
+  }
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * Is there an order of `items` that respects real time and that `model` accepts from `initial`? Items with an
+ * unknown output may be left out. Deterministic: the same items give the same outcome (unless a limit is hit).
+ */
+export function search<S extends Defined>(
+  model: Model<S, unknown, unknown>,
+  initial: S,
+  items: readonly Item[],
+  limits: Limits,
+  stats?: SearchStats,
+): Outcome {
+  const n = items.length;
+  let mustLinearize = 0;
+  for (let i = 0; i < n; i++) if (items[i]!.output !== undefined) mustLinearize++;
+  if (mustLinearize === 0) return Outcome.Linearizable;
+
+  // Entries: call of item i = 2i, return = 2i + 1; HEAD = 2n is the list's sentinel.
+  const HEAD = 2 * n;
+  const next = new Int32Array(2 * n + 1);
+  const prev = new Int32Array(2 * n + 1);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const it = items[i]!;
+    order.push(2 * i);
+    if (it.output !== undefined) order.push(2 * i + 1);
+  }
+  order.sort((a, b) => pos(items, a) - pos(items, b));
+  let last = HEAD;
+  for (const e of order) {
+    next[last] = e;
+    prev[e] = last;
+    last = e;
+  }
+  next[last] = HEAD;
+  prev[HEAD] = last;
+
+  const inputs = new Array<unknown>(n);
+  const outputs = new Array<unknown>(n);
+  const known = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    inputs[i] = items[i]!.input;
+    outputs[i] = items[i]!.output;
+    known[i] = items[i]!.output !== undefined ? 1 : 0;
+  }
+
+  // before[i]: the unknown-outcome item with the same input invoked just before item i, or -1.
+  const before = new Int32Array(n).fill(-1);
+  {
+    const lastOf = new Map<StateKey, number>();
+    const byCall: number[] = [];
+    for (let i = 0; i < n; i++) if (known[i] === 0 && items[i]!.inputKey !== undefined) byCall.push(i);
+    byCall.sort((a, b) => items[a]!.call - items[b]!.call);
+    for (const i of byCall) {
+      const k = items[i]!.inputKey!;
+      const j = lastOf.get(k);
+      if (j !== undefined) before[i] = j;
+      lastOf.set(k, i);
+    }
+  }
+
+  const words = (n + 31) >>> 5;
+  const set = new Uint32Array(words);
+  const zkeys = zobristKeys(n);
+  const memo = new Memo(words, 256);
+  const keyOf = model.key === undefined ? (s: S) => s as unknown as StateKey : model.key.bind(model);
+  const ids = new Map<StateKey, number>();
+  const intern = (s: S): number => {
+    const k = keyOf(s);
+    let id = ids.get(k);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(k, id);
+    }
+    return id;
+  };
+
+  const stackItem = new Int32Array(n);
+  const stackId = new Int32Array(n);
+  const stackState = new Array<S>(n);
+  let sp = 0;
+  let state = initial;
+  let stateId = intern(initial);
+  let hash = 0;
+  let remaining = mustLinearize;
+  let entry = next[HEAD]!;
+  let ticks = 0;
+  const memoLimit = limits.maxMemoBytes;
+
+  for (;;) {
+    if ((++ticks & 1023) === 0) {
+      if (performance.now() > limits.deadline) return finish(Outcome.OutOfTime);
+      if (memo.bytes() > memoLimit) return finish(Outcome.OutOfMemory);
+    }
+    if ((entry & 1) === 0 && entry !== HEAD) {
+      const i = entry >>> 1;
+      const b = before[i]!;
+      if (b >= 0 && (set[b >>> 5]! & (1 << (b & 31))) === 0) {
+        entry = next[entry]!;
+        continue;
+      }
+      const after = model.step(state, inputs[i], outputs[i]);
+      // An operation of unknown outcome that leaves the state as it was need never be linearized: skip it.
+      const afterId = after === undefined ? -1 : intern(after);
+      if (after !== undefined && (known[i] === 1 || afterId !== stateId)) {
+        const w = i >>> 5;
+        const bit = 1 << (i & 31);
+        set[w]! |= bit;
+        const h = hash ^ zkeys[i]!;
+        if (memo.add(set, (h ^ Math.imul(afterId + 1, 0x9e3779b1)) | 0, afterId)) {
+          stackItem[sp] = i;
+          stackId[sp] = stateId;
+          stackState[sp] = state;
+          sp++;
+          state = after;
+          stateId = afterId;
+          hash = h;
+          // Lift: unlink the call and (if any) the return.
+          const r = entry + 1;
+          next[prev[entry]!] = next[entry]!;
+          prev[next[entry]!] = prev[entry]!;
+          if (known[i] === 1) {
+            next[prev[r]!] = next[r]!;
+            prev[next[r]!] = prev[r]!;
+            if (--remaining === 0) return finish(Outcome.Linearizable);
+          }
+          entry = next[HEAD]!;
+          continue;
+        }
+        set[w]! &= ~bit;
+      }
+      entry = next[entry]!;
+    } else {
+      // A return (or the end): its operation had to be linearized by now. Undo the last choice.
+      if (sp === 0) return finish(Outcome.Illegal);
+      sp--;
+      const i = stackItem[sp]!;
+      state = stackState[sp]!;
+      stateId = stackId[sp]!;
+      hash ^= zkeys[i]!;
+      set[i >>> 5]! &= ~(1 << (i & 31));
+      const c = 2 * i;
+      if (known[i] === 1) {
+        remaining++;
+        const r = c + 1;
+        next[prev[r]!] = r;
+        prev[next[r]!] = r;
+      }
+      next[prev[c]!] = c;
+      prev[next[c]!] = c;
+      entry = next[c]!;
+    }
+  }
+
+  function finish(o: Outcome): Outcome {
+    if (stats !== undefined) stats.memoEntries = memo.count;
+    return o;
+  }
+}
+
+function pos(items: readonly Item[], entry: number): number {
+  const it = items[entry >>> 1]!;
+  return (entry & 1) === 0 ? it.call : it.ret;
+}
