@@ -80,7 +80,12 @@ const JOB_QUERY = /\?dlab-job=[a-z0-9-]+/g;
 
 /** Makes a message read well: paths relative to the repo, no internal job markers. */
 function clean(message: string, root: string): string {
-  return message.replace(JOB_QUERY, '').split(root + '/').join('').trim();
+  return message
+    .replace(JOB_QUERY, '')
+    .replace(/^Transform failed with \d+ errors?:\s*/, '')
+    .split(root + '/')
+    .join('')
+    .trim();
 }
 
 function firstLine(s: string): string {

@@ -194,7 +194,10 @@ function counterexample<S extends Defined>(
     }
     const keep = new Set(candidate);
     keep.add(culprit);
-    return search(m, m.init(), toItems(prefix, cut, keep), limits) === Outcome.Illegal;
+    const t0 = performance.now(); const st = { memoEntries: 0 };
+    const res = search(m, m.init(), toItems(prefix, cut, keep), limits, st) === Outcome.Illegal;
+    (globalThis as any).__trace?.push({ kept: candidate.length, ok: res, ms: performance.now() - t0, memo: st.memoEntries });
+    return res;
   };
   // Delta debugging: drop chunks, halving the chunk size, then single operations until none can go.
   for (let chunk = Math.max(1, kept.length >>> 1); ; chunk = chunk >>> 1) {

@@ -1,0 +1,72 @@
+// The runner against real hidden tests: verdicts as values, time-outs that kill, load errors in one line.
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCourse, type Exercise } from '../core/course.ts';
+import { grade } from './grade.ts';
+import { mutantTarget } from './targets.ts';
+
+let dir: string;
+let ex: Exercise;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dlab-grade-'));
+  const c = loadCourse();
+  if (!c.ok) throw new Error(c.error.message);
+  ex = c.value.byId.get('03-time-and-causality/01-vector-clocks')!;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function implWith(edit: (src: string) => string): string {
+  const file = join(dir, `impl-${Math.random().toString(36).slice(2)}.ts`);
+  writeFileSync(file, edit(readFileSync(ex.paths.solution, 'utf8')));
+  return file;
+}
+
+describe('grade', () => {
+  it('passes the reference and fails the stub, as values', async () => {
+    const sol = await grade(ex, { kind: 'solutions' });
+    expect(sol.ok && sol.value.passed).toBe(true);
+    const stub = await grade(ex, { kind: 'exercises' });
+    expect(stub.ok && stub.value.kind).toBe('failed');
+    if (stub.ok) expect(stub.value.failures[0]!.message).toContain('TODO: implement');
+  });
+
+  it('kills a synchronous infinite loop and names the test it was in', async () => {
+    const file = implWith((s) => s.replace('export function vcMerge(a: VC, b: VC): VC {', 'export function vcMerge(a: VC, b: VC): VC {\n  while (true) {}'));
+    const t0 = performance.now();
+    const r = await grade(ex, { kind: 'path', path: file });
+    const took = performance.now() - t0;
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.kind).toBe('timed-out');
+    expect(r.value.failures[0]!.test).toBe('vector clocks > vcMerge is the entry-wise maximum (so it is commutative, associative and idempotent)');
+    expect(r.value.failures[0]!.message).toMatch(/^timed out in vector clocks > vcMerge .*: still running after 5 s/);
+    expect(took).toBeLessThan(ex.limitMs + 5_000);
+  });
+
+  it('reports a syntax error as code that did not load, with the file and line', async () => {
+    const file = implWith((s) => s.replace('return { ...v, [me]: entry(v, me) + 1 };', 'return { ...v, [me]: entry(v, me) + 1 ;'));
+    const r = await grade(ex, { kind: 'path', path: file });
+    expect(r.ok && r.value.kind).toBe('did-not-load');
+    if (r.ok) expect(r.value.failures[0]!.message).toContain(file.split('/').pop()!);
+  });
+
+  it('reports a throw at import time as code that did not load', async () => {
+    const file = implWith((s) => `${s}\nthrow new Error('boom at load');\n`);
+    const r = await grade(ex, { kind: 'path', path: file });
+    expect(r.ok && r.value.kind).toBe('did-not-load');
+    if (r.ok) expect(r.value.failures[0]!.message).toContain('boom at load');
+  });
+
+  it('rejects a mutant with the property it breaks, and refuses a patch that no longer applies', async () => {
+    const r = await grade(ex, mutantTarget(ex, 'compare-by-sum'));
+    expect(r.ok && r.value.passed).toBe(false);
+    if (r.ok) expect(r.value.failures.map((f) => f.test)).toEqual(['vector clocks > vcCompare is the happens-before order on clocks, with concurrency']);
+    const stale = join(dir, 'stale.patch');
+    writeFileSync(stale, readFileSync(mutantTarget(ex, 'compare-by-sum').kind === 'mutant' ? join(ex.paths.mutantsDir, 'compare-by-sum.patch') : '', 'utf8').replace(/let aSmaller/g, 'let aSmallr'));
+    const bad = await grade(ex, { kind: 'mutant', name: 'stale', patch: stale });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.code).toBe('mutant-does-not-apply');
+  });
+});
