@@ -1,7 +1,9 @@
 // Turns lessons (markdown) and verdicts into terminal text.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Exercise } from '../core/course.ts';
-import { shown } from '../core/paths.ts';
+import { scratchDir, shown } from '../core/paths.ts';
 import type { Verdict } from '../runner/grade.ts';
 import { paint, type Io } from './io.ts';
 
@@ -16,8 +18,28 @@ export async function renderMarkdown(md: string, io: Pick<Io, 'color' | 'columns
   return out.replace(/\n{3,}/g, '\n\n');
 }
 
+/**
+ * The rendered lesson, from a cache keyed by the lesson's text and the terminal's width and colour:
+ * loading marked-terminal (and highlight.js under it) costs more than the rest of `dlab next` together.
+ */
 export async function renderLesson(ex: Exercise, io: Io): Promise<string> {
-  return renderMarkdown(readFileSync(ex.paths.lesson, 'utf8'), io);
+  const md = readFileSync(ex.paths.lesson, 'utf8');
+  const key = createHash('sha1').update(`v1\0${io.color}\0${io.columns}\0${md}`).digest('hex');
+  const dir = join(scratchDir(), 'lessons');
+  const file = join(dir, `${key}.txt`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    const text = await renderMarkdown(md, io);
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${file}.${process.pid}`, text);
+      renameSync(`${file}.${process.pid}`, file);
+    } catch {
+      /* a cache that cannot be written only costs time */
+    }
+    return text;
+  }
 }
 
 /** `path:line` of the first `TODO:` in the stub, so an editor or terminal can jump there. */

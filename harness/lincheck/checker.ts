@@ -132,17 +132,20 @@ export function check<S extends Defined, I, O>(history: History, model: Model<S,
  * Search items for the operations, as seen at history position `cut`: an operation completing after the cut is
  * still running there, so its output is unknown; so is the output of any operation outside `keep` (when given).
  */
-function toItems(prepared: readonly Prepared[], cut: number, keep?: ReadonlySet<Prepared>): Item[] {
+function toItems(prepared: readonly Prepared[], cut: number, keep?: ReadonlySet<Prepared>, reuse = true): Item[] {
   const items: Item[] = [];
   for (const p of prepared) {
     if (p.op.invoke > cut) continue;
-    const known = p.output !== undefined && p.op.complete <= cut && (keep === undefined || keep.has(p));
+    const done = p.output !== undefined && p.op.complete <= cut;
+    const known = done && (keep === undefined || keep.has(p));
     items.push({
       input: p.input,
       output: known ? p.output : undefined,
       call: p.op.invoke,
       ret: known ? p.op.complete : Infinity,
       inputKey: p.inputKey,
+      // A completed operation dropped from the witness may even take effect repeatedly: weaker still, and cheap.
+      reusable: reuse && done && !known,
     });
   }
   return items;
@@ -154,8 +157,8 @@ function toItems(prepared: readonly Prepared[], cut: number, keep?: ReadonlySet<
  * 1. the shortest illegal prefix: it ends at the completion of the operation that cannot be placed (the
  *    culprit); operations still running at that point have unknown outcomes;
  * 2. delta debugging over the other completed operations: an operation leaves the witness when, with its outcome
- *    and completion forgotten (it may then take effect at any time after its invocation, or never), the prefix
- *    stays illegal.
+ *    and completion forgotten (it may then take effect at any time after its invocation, any number of times, or
+ *    never), the prefix stays illegal.
  * The witness is the operations that keep their outcomes; the others could not rescue them whatever they did.
  */
 function counterexample<S extends Defined>(
@@ -175,7 +178,9 @@ function counterexample<S extends Defined>(
   let hi = cuts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
+    const tb = performance.now();
     const o = search(m, m.init(), toItems(prepared, cuts[mid]!), limits);
+    const G = globalThis as any; G.__bs = (G.__bs ?? 0) + performance.now() - tb; G.__bsn = (G.__bsn ?? 0) + 1;
     if (o === Outcome.Illegal) hi = mid;
     else {
       if (o !== Outcome.Linearizable) truncated = true;
@@ -187,6 +192,7 @@ function counterexample<S extends Defined>(
   const prefix = prepared.filter((p) => p.op.invoke <= cut);
   let kept = prefix.filter((p) => p !== culprit && p.output !== undefined && p.op.complete < cut);
 
+  let reuse = true;
   const test = (candidate: readonly Prepared[]): boolean => {
     if (performance.now() > limits.deadline) {
       truncated = true;
@@ -195,7 +201,15 @@ function counterexample<S extends Defined>(
     const keep = new Set(candidate);
     keep.add(culprit);
     const t0 = performance.now(); const st = { memoEntries: 0 };
-    const res = search(m, m.init(), toItems(prefix, cut, keep), limits, st) === Outcome.Illegal;
+    let o = search(m, m.init(), toItems(prefix, cut, keep, reuse), limits, st);
+    if (o === Outcome.NotIdempotent) {
+      // This model's operations cannot be replayed freely (appends): forget outcomes, but use each at most once.
+      reuse = false;
+      o = search(m, m.init(), toItems(prefix, cut, keep, reuse), limits, st);
+    }
+    const res = o === Outcome.Illegal;
+    { const G = globalThis as any; G.__dd = (G.__dd ?? 0) + performance.now() - t0; G.__ddn = (G.__ddn ?? 0) + 1; }
+    if (o !== Outcome.Illegal && o !== Outcome.Linearizable) truncated = true;
     (globalThis as any).__trace?.push({ kept: candidate.length, ok: res, ms: performance.now() - t0, memo: st.memoEntries });
     return res;
   };

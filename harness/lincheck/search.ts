@@ -23,6 +23,12 @@ export interface Item {
    * timed-out writes of the same few values explores every subset of them.
    */
   readonly inputKey: StateKey | undefined;
+  /**
+   * For an item of unknown outcome: it may take effect any number of times after its call, not just once or
+   * never. A weaker question (illegal with it implies illegal without), but a much smaller search, since such an
+   * item never leaves the list and the memo need not record it. The counterexample shrinker uses it.
+   */
+  readonly reusable?: boolean;
 }
 
 export const enum Outcome {
@@ -30,6 +36,8 @@ export const enum Outcome {
   Illegal = 1,
   OutOfTime = 2,
   OutOfMemory = 3,
+  /** A reusable item is not idempotent (applying it twice differs from once): reuse could grow states forever. */
+  NotIdempotent = 4,
 }
 
 export interface Limits {
@@ -190,25 +198,29 @@ export function search<S extends Defined>(
 
   const inputs = new Array<unknown>(n);
   const outputs = new Array<unknown>(n);
-  const known = new Uint8Array(n);
+  // kind: 1 known output; 0 unknown, at most once; 2 unknown, any number of times.
+  const kind = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    inputs[i] = items[i]!.input;
-    outputs[i] = items[i]!.output;
-    known[i] = items[i]!.output !== undefined ? 1 : 0;
+    const it = items[i]!;
+    inputs[i] = it.input;
+    outputs[i] = it.output;
+    kind[i] = it.output !== undefined ? 1 : it.reusable === true ? 2 : 0;
   }
 
-  // before[i]: the unknown-outcome item with the same input invoked just before item i, or -1.
+  // before[i]: the item of the same kind and input invoked just before unknown-outcome item i, or -1. A reusable
+  // item with such a twin is redundant; a use-once item waits until its twin has been used.
   const before = new Int32Array(n).fill(-1);
   {
-    const lastOf = new Map<StateKey, number>();
+    const lastOf = [new Map<StateKey, number>(), new Map<StateKey, number>(), new Map<StateKey, number>()];
     const byCall: number[] = [];
-    for (let i = 0; i < n; i++) if (known[i] === 0 && items[i]!.inputKey !== undefined) byCall.push(i);
+    for (let i = 0; i < n; i++) if (kind[i] !== 1 && items[i]!.inputKey !== undefined) byCall.push(i);
     byCall.sort((a, b) => items[a]!.call - items[b]!.call);
     for (const i of byCall) {
       const k = items[i]!.inputKey!;
-      const j = lastOf.get(k);
+      const last = lastOf[kind[i]!]!;
+      const j = last.get(k);
       if (j !== undefined) before[i] = j;
-      lastOf.set(k, i);
+      last.set(k, i);
     }
   }
 
@@ -228,9 +240,9 @@ export function search<S extends Defined>(
     return id;
   };
 
-  const stackItem = new Int32Array(n);
-  const stackId = new Int32Array(n);
-  const stackState = new Array<S>(n);
+  let stackItem = new Int32Array(n + 1);
+  let stackId = new Int32Array(n + 1);
+  const stackState: S[] = [];
   let sp = 0;
   let state = initial;
   let stateId = intern(initial);
@@ -248,19 +260,27 @@ export function search<S extends Defined>(
     if ((entry & 1) === 0 && entry !== HEAD) {
       const i = entry >>> 1;
       const b = before[i]!;
-      if (b >= 0 && (set[b >>> 5]! & (1 << (b & 31))) === 0) {
+      if (b >= 0 && (kind[i] === 2 || (set[b >>> 5]! & (1 << (b & 31))) === 0)) {
         entry = next[entry]!;
         continue;
       }
       const after = model.step(state, inputs[i], outputs[i]);
       // An operation of unknown outcome that leaves the state as it was need never be linearized: skip it.
       const afterId = after === undefined ? -1 : intern(after);
-      if (after !== undefined && (known[i] === 1 || afterId !== stateId)) {
+      if (after !== undefined && (kind[i] === 1 || afterId !== stateId)) {
         const w = i >>> 5;
-        const bit = 1 << (i & 31);
+        const bit = kind[i] === 2 ? 0 : 1 << (i & 31);
+        if (bit === 0) {
+          const again = model.step(after, inputs[i], undefined);
+          if (again === undefined || intern(again) !== afterId) return finish(Outcome.NotIdempotent);
+        }
         set[w]! |= bit;
-        const h = hash ^ zkeys[i]!;
+        const h = bit === 0 ? hash : hash ^ zkeys[i]!;
         if (memo.add(set, (h ^ Math.imul(afterId + 1, 0x9e3779b1)) | 0, afterId)) {
+          if (sp === stackItem.length) {
+            stackItem = grow(stackItem);
+            stackId = grow(stackId);
+          }
           stackItem[sp] = i;
           stackId[sp] = stateId;
           stackState[sp] = state;
@@ -268,11 +288,16 @@ export function search<S extends Defined>(
           state = after;
           stateId = afterId;
           hash = h;
+          if (bit === 0) {
+            // Reused items stay in the list.
+            entry = next[HEAD]!;
+            continue;
+          }
           // Lift: unlink the call and (if any) the return.
           const r = entry + 1;
           next[prev[entry]!] = next[entry]!;
           prev[next[entry]!] = prev[entry]!;
-          if (known[i] === 1) {
+          if (kind[i] === 1) {
             next[prev[r]!] = next[r]!;
             prev[next[r]!] = prev[r]!;
             if (--remaining === 0) return finish(Outcome.Linearizable);
@@ -290,10 +315,14 @@ export function search<S extends Defined>(
       const i = stackItem[sp]!;
       state = stackState[sp]!;
       stateId = stackId[sp]!;
+      const c = 2 * i;
+      if (kind[i] === 2) {
+        entry = next[c]!;
+        continue;
+      }
       hash ^= zkeys[i]!;
       set[i >>> 5]! &= ~(1 << (i & 31));
-      const c = 2 * i;
-      if (known[i] === 1) {
+      if (kind[i] === 1) {
         remaining++;
         const r = c + 1;
         next[prev[r]!] = r;
@@ -309,6 +338,12 @@ export function search<S extends Defined>(
     if (stats !== undefined) stats.memoEntries = memo.count;
     return o;
   }
+}
+
+function grow(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 function pos(items: readonly Item[], entry: number): number {

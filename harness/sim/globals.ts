@@ -9,7 +9,7 @@ export interface GlobalsHost {
   /** Math.random(): the current node's stream. */
   random(): number;
   /** setTimeout / setInterval / setImmediate: a simulator timer on the current node; returns its id. */
-  setTimer(fn: (...args: unknown[]) => void, ms: number, args: unknown[], repeat: boolean): number;
+  timer(fn: (...args: unknown[]) => void, ms: number, args: unknown[], repeat: boolean): number;
   clearTimer(id: number): void;
 }
 
@@ -100,9 +100,9 @@ export function installGlobals(host: GlobalsHost): () => void {
   Math.random = () => host.random();
   g['Date'] = SimDate;
   perf['now'] = () => host.perfNow();
-  g['setTimeout'] = (fn: AnyFn, ms?: unknown, ...args: unknown[]) => new SimTimeout(host.setTimer(fn, toMs(ms), args, false), host);
-  g['setInterval'] = (fn: AnyFn, ms?: unknown, ...args: unknown[]) => new SimTimeout(host.setTimer(fn, Math.max(1, toMs(ms)), args, true), host);
-  g['setImmediate'] = (fn: AnyFn, ...args: unknown[]) => new SimTimeout(host.setTimer(fn, 0, args, false), host);
+  g['setTimeout'] = (fn: AnyFn, ms?: unknown, ...args: unknown[]) => new SimTimeout(host.timer(fn, toMs(ms), args, false), host);
+  g['setInterval'] = (fn: AnyFn, ms?: unknown, ...args: unknown[]) => new SimTimeout(host.timer(fn, Math.max(1, toMs(ms)), args, true), host);
+  g['setImmediate'] = (fn: AnyFn, ...args: unknown[]) => new SimTimeout(host.timer(fn, 0, args, false), host);
   g['clearTimeout'] = realClear(saved.clearTimeout);
   g['clearInterval'] = realClear(saved.clearInterval);
   g['clearImmediate'] = realClear(saved.clearImmediate);

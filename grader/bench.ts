@@ -1,0 +1,81 @@
+// `npm run bench`: the DESIGN.md budgets as measured figures, one JSON line per benchmark.
+// Each area keeps its own benchmarks module; this file runs them all in one process.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadCourse } from './core/course.ts';
+import { ROOT } from './core/paths.ts';
+
+export interface BenchResult {
+  readonly bench: string;
+  readonly value: number;
+  readonly unit: string;
+}
+
+/** Benchmark modules of other areas; each exports `benchmarks(): Promise<BenchResult[]>`. */
+const MODULES = ['harness/sim/bench.ts', 'harness/lincheck/bench.ts', 'grader/watch-bench.ts'];
+
+// What node_modules/.bin/dlab would run (npm does not link a package's own bin into its own .bin).
+const BIN = join(ROOT, 'grader', 'bin', 'dlab.mjs');
+const dlab = (args: string[], env: NodeJS.ProcessEnv) => wallMs(process.execPath, [BIN, ...args], env);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function wallMs(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd: ROOT, env, stdio: 'ignore' });
+  const ms = performance.now() - t0;
+  if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return ms;
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function cliBenchmarks(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'dlab-bench-'));
+  const env = { ...process.env, DLAB_DB: join(dir, 'progress.db'), NO_COLOR: '1' };
+  try {
+    const runs = 9;
+    dlab(['list'], env); // warm the tsx cache, as any second run of the learner's is
+    const baseline = median(Array.from({ length: runs }, () => wallMs(process.execPath, ['-e', '0'], env)));
+    const list = median(Array.from({ length: runs }, () => dlab(['list'], env)));
+    const next = median(Array.from({ length: runs }, () => dlab(['next'], env)));
+    const npx = median(Array.from({ length: 3 }, () => wallMs('npx', ['dlab', 'list'], env)));
+    const course = loadCourse();
+    if (!course.ok) throw new Error(course.error.message);
+    const checks = course.value.exercises.map((e) => dlab(['check', e.id, '--target', 'solutions', '--json'], env));
+    return [
+      { bench: 'cli.node_startup_ms', value: round(baseline), unit: 'ms' },
+      { bench: 'cli.list.cold_ms', value: round(list), unit: 'ms' },
+      { bench: 'cli.list.ratio_vs_node_startup', value: round(list / baseline, 2), unit: 'x' },
+      { bench: 'cli.next.cold_ms', value: round(next), unit: 'ms' },
+      { bench: 'cli.list.via_npx_ms', value: round(npx), unit: 'ms' },
+      { bench: 'check.reference.median_ms', value: round(median(checks)), unit: 'ms' },
+      { bench: 'check.reference.max_ms', value: round(Math.max(...checks)), unit: 'ms' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  const emit = (rs: BenchResult[]) => {
+    for (const r of rs) if (only === undefined || r.bench.startsWith(only)) process.stdout.write(JSON.stringify(r) + '\n');
+  };
+  if (only === undefined || only.startsWith('cli') || only.startsWith('check')) emit(await cliBenchmarks());
+  for (const m of MODULES) {
+    const file = join(ROOT, m);
+    if (!existsSync(file)) continue;
+    const mod = (await import(pathToFileURL(file).href)) as { benchmarks?: () => Promise<BenchResult[]> };
+    if (mod.benchmarks !== undefined) emit(await mod.benchmarks());
+  }
+}
+
+await main();

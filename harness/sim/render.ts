@@ -1,0 +1,271 @@
+// Turns a trace into a terminal space-time diagram (a column per node, time downwards) or a plain event log.
+import { describeFault, type Fault } from './faults.ts';
+import { brief, ms } from './format.ts';
+import type { Trace, TraceEvent } from './trace.ts';
+import type { NodeId } from './types.ts';
+
+export interface DiagramOptions {
+  /** First trace index to show (default: the oldest kept). */
+  readonly from?: number;
+  /** Show events before this index (default: all). */
+  readonly to?: number;
+  /** At most this many events, the last ones before `to`. */
+  readonly last?: number;
+  /** Columns, in order (default: every endpoint in the trace). */
+  readonly nodes?: readonly NodeId[];
+  /** Only ASCII characters. */
+  readonly ascii?: boolean;
+  /** ANSI colours. Off by default, and always off when NO_COLOR is set. */
+  readonly color?: boolean;
+  /** Hide `send` rows (deliveries and drops still show who sent what, and when). */
+  readonly hideSends?: boolean;
+  /** Longest payload text in a label (default 48). */
+  readonly payloadWidth?: number;
+}
+
+interface Glyphs {
+  up: string;
+  down: string;
+  paused: string;
+  line: string;
+  dash: string;
+  cross: string;
+  right: string;
+  left: string;
+  fromLeft: string;
+  fromRight: string;
+  send: string;
+  deliver: string;
+  drop: string;
+  timer: string;
+  crash: string;
+  restart: string;
+  fault: string;
+  net: string;
+  note: string;
+  op: string;
+}
+
+const UNICODE: Glyphs = {
+  up: '│',
+  down: '·',
+  paused: '┆',
+  line: '─',
+  dash: '╌',
+  cross: '┼',
+  right: '▶',
+  left: '◀',
+  fromLeft: '╰',
+  fromRight: '╯',
+  send: '○',
+  deliver: '●',
+  drop: '✕',
+  timer: '◷',
+  crash: '⊗',
+  restart: '⊕',
+  fault: '◆',
+  net: '═',
+  note: '◇',
+  op: '□',
+};
+
+const ASCII: Glyphs = {
+  up: '|',
+  down: '.',
+  paused: ':',
+  line: '-',
+  dash: '.',
+  cross: '+',
+  right: '>',
+  left: '<',
+  fromLeft: '\\',
+  fromRight: '/',
+  send: 'o',
+  deliver: '*',
+  drop: 'x',
+  timer: 't',
+  crash: 'X',
+  restart: '+',
+  fault: '#',
+  net: '=',
+  note: '.',
+  op: '[',
+};
+
+const RED = '\u001b[31m';
+const YELLOW = '\u001b[33m';
+const CYAN = '\u001b[36m';
+const DIM = '\u001b[2m';
+const RESET = '\u001b[0m';
+
+function colorAllowed(opt: boolean | undefined): boolean {
+  const noColor = typeof process !== 'undefined' ? process.env['NO_COLOR'] : undefined;
+  return opt === true && (noColor === undefined || noColor === '');
+}
+
+function isFault(x: unknown): x is Fault {
+  return typeof x === 'object' && x !== null && typeof (x as { code?: unknown }).code === 'string';
+}
+
+/** The label text of one event (shared by the diagram and the log). */
+export function describeEvent(e: TraceEvent, payloadWidth = 48): string {
+  const link = `${e.peer ?? '?'}→${e.node ?? '?'}`;
+  const fl = e.flavor === undefined || e.flavor === 'msg' ? '' : ` ${e.flavor}`;
+  switch (e.kind) {
+    case 'send':
+      return `${e.node ?? '?'}→${e.peer ?? '?'} #${e.msg}${fl} send ${brief(e.data, payloadWidth)}`;
+    case 'deliver':
+      return `${link} #${e.msg}${fl} ${brief(e.data, payloadWidth)}${e.detail !== '' ? ` (${e.detail})` : ''}`;
+    case 'drop':
+      return `${link} #${e.msg}${fl} DROPPED: ${e.detail} ${brief(e.data, payloadWidth)}`;
+    case 'timer':
+      return e.detail === '' ? `${e.node ?? '?'} timer ${brief(e.data, payloadWidth)}` : `${e.node ?? '?'} ${e.detail} ${brief(e.data, payloadWidth)}`;
+    case 'crash':
+      return `${e.node ?? '?'} CRASH${e.detail !== '' ? ` (${e.detail})` : ''}${isFault(e.data) ? `: ${e.data.code} ${describeFault(e.data)}` : ''}`;
+    case 'restart':
+      return `${e.node ?? '?'} restart (boot ${String(e.data)}, recovered)`;
+    case 'fault':
+      return isFault(e.data) ? `${e.data.code}: ${describeFault(e.data)}` : `fault ${brief(e.data, payloadWidth)}`;
+    case 'note':
+      return `${e.node ?? '?'} ${e.detail !== '' ? String(e.data) : brief(e.data, payloadWidth)}`;
+    case 'op': {
+      const h = e.data as { type?: string; f?: string; value?: unknown; key?: string; process?: number };
+      const key = h.key !== undefined ? ` ${h.key}` : '';
+      const val = h.value !== undefined ? ` ${brief(h.value, payloadWidth)}` : '';
+      return `${e.node ?? '?'} (p${h.process ?? '?'}) ${h.type ?? '?'} ${h.f ?? '?'}${key}${val}`;
+    }
+  }
+}
+
+/** The kept trace (or a window of it) as one line per event: time, then what happened. */
+export function renderLog(trace: Trace, opts: DiagramOptions = {}): string {
+  const events = windowOf(trace, opts);
+  const tw = Math.max(1, ...events.map((e) => ms(e.time).length));
+  return events.map((e) => `${ms(e.time).padStart(tw)}  ${e.kind.padEnd(7)}  ${describeEvent(e, opts.payloadWidth)}`).join('\n');
+}
+
+function windowOf(trace: Trace, opts: DiagramOptions): TraceEvent[] {
+  const to = Math.min(opts.to ?? trace.length, trace.length);
+  let from = Math.max(opts.from ?? trace.first, trace.first);
+  if (opts.last !== undefined) from = Math.max(from, to - opts.last);
+  const all = trace.events(from, to);
+  return opts.hideSends === true ? all.filter((e) => e.kind !== 'send') : all;
+}
+
+/**
+ * A space-time diagram: one column per node, time going down, one row per event. A delivery is an arrow
+ * from the sender's column into the receiver's (●); a drop ends in ✕; ○ marks a send, ◷ a timer, ⊗ a
+ * crash, ⊕ a restart, ◆ a fault on one node, ═ a fault on the network, ◇ a node's trace note, □ a client
+ * operation. A column is · while its node is down and ┆ while it is paused.
+ */
+export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
+  const g = opts.ascii === true ? ASCII : UNICODE;
+  const color = colorAllowed(opts.color);
+  const to = Math.min(opts.to ?? trace.length, trace.length);
+  let from = Math.max(opts.from ?? trace.first, trace.first);
+  if (opts.last !== undefined) from = Math.max(from, to - opts.last);
+
+  const names = opts.nodes ?? trace.names;
+  const shown = [...names];
+  // Clients join the columns only if they appear in the window.
+  const window = trace.events(from, to);
+  for (const e of window) {
+    for (const n of [e.node, e.peer]) if (n !== undefined && !shown.includes(n) && trace.names.includes(n)) shown.push(n);
+  }
+  const col = new Map<NodeId, number>(shown.map((n, i) => [n, i]));
+  const cw = Math.max(6, ...shown.map((n) => n.length + 2));
+
+  // Up/down/paused state at the window's start, replayed from the oldest kept event.
+  const down = new Set<NodeId>();
+  const pausedUntil = new Map<NodeId, number>();
+  const apply = (e: TraceEvent): void => {
+    if (e.node === undefined) return;
+    if (e.kind === 'crash' && e.detail !== 'already down') {
+      down.add(e.node);
+      pausedUntil.delete(e.node);
+    } else if (e.kind === 'restart') down.delete(e.node);
+    else if (e.kind === 'fault' && isFault(e.data) && e.data.code === 'G') pausedUntil.set(e.node, Math.max(pausedUntil.get(e.node) ?? 0, e.time + e.data.ms));
+  };
+  for (const e of trace.events(trace.first, from)) apply(e);
+
+  const tw = Math.max(6, ...window.map((e) => ms(e.time).length));
+  const width = shown.length * cw;
+  const header = ' '.repeat(tw) + '  ' + shown.map((n) => n.padEnd(cw)).join('').trimEnd();
+  const lines: string[] = [];
+  const rule = g.net.repeat(Math.max(0, width - cw + 1));
+  lines.push(header);
+  if (from > trace.first) lines.push(`${' '.repeat(tw)}  ${dimmed(`… ${from - trace.first} earlier events not shown`, color)}`);
+  else if (from > 0) lines.push(`${' '.repeat(tw)}  ${dimmed(`… ${from} earlier events not kept`, color)}`);
+
+  for (const e of window) {
+    if (opts.hideSends === true && e.kind === 'send') {
+      continue;
+    }
+    const row: string[] = new Array<string>(width).fill(' ');
+    for (const n of shown) {
+      const x = (col.get(n) as number) * cw;
+      row[x] = down.has(n) ? g.down : (pausedUntil.get(n) ?? -1) > e.time ? g.paused : g.up;
+    }
+    const x = e.node !== undefined ? col.get(e.node) : undefined;
+    const px = e.peer !== undefined ? col.get(e.peer) : undefined;
+    let tint = '';
+    switch (e.kind) {
+      case 'send':
+        if (x !== undefined) row[x * cw] = g.send;
+        tint = DIM;
+        break;
+      case 'deliver':
+      case 'drop': {
+        if (x === undefined) break;
+        const dropped = e.kind === 'drop';
+        if (px !== undefined && px !== x) {
+          const a = px * cw;
+          const b = x * cw;
+          const step = b > a ? 1 : -1;
+          for (let i = a + step; i !== b; i += step) {
+            const c = row[i] as string;
+            row[i] = c === g.up || c === g.paused ? (dropped ? c : g.cross) : dropped ? g.dash : g.line;
+          }
+          row[a] = b > a ? g.fromLeft : g.fromRight;
+          if (!dropped) row[b - step] = b > a ? g.right : g.left;
+        }
+        row[x * cw] = dropped ? g.drop : g.deliver;
+        if (dropped) tint = RED;
+        break;
+      }
+      case 'timer':
+        if (x !== undefined) row[x * cw] = g.timer;
+        break;
+      case 'crash':
+        if (x !== undefined) row[x * cw] = g.crash;
+        tint = RED;
+        break;
+      case 'restart':
+        if (x !== undefined) row[x * cw] = g.restart;
+        tint = RED;
+        break;
+      case 'fault':
+        if (x !== undefined) row[x * cw] = g.fault;
+        else for (let i = 0; i < rule.length; i++) row[i] = g.net;
+        tint = RED;
+        break;
+      case 'note':
+        if (x !== undefined) row[x * cw] = g.note;
+        tint = YELLOW;
+        break;
+      case 'op':
+        if (x !== undefined) row[x * cw] = g.op;
+        tint = CYAN;
+        break;
+    }
+    apply(e);
+    const label = describeEvent(e, opts.payloadWidth);
+    const cells = row.join('').trimEnd().padEnd(width);
+    lines.push(`${ms(e.time).padStart(tw)}  ${cells}  ${color && tint !== '' ? tint + label + RESET : label}`.trimEnd());
+  }
+  return lines.join('\n');
+}
+
+function dimmed(s: string, color: boolean): string {
+  return color ? DIM + s + RESET : s;
+}
