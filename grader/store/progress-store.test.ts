@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,5 +113,31 @@ describe('the progress store', () => {
     expect(a.attempts('x/y')).toHaveLength(100);
     a.close();
     b.close();
+  });
+
+  it('four processes writing at once lose nothing and leave a sound file', async () => {
+    const path = join(dir, 'progress.db');
+    open(path).close();
+    const fixture = new URL('./concurrent-writer.fixture.ts', import.meta.url).pathname;
+    const codes = await Promise.all(
+      ['a', 'b', 'c', 'd'].map(
+        (who) =>
+          new Promise<number | null>((done) => {
+            const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, who, '40'], { stdio: 'inherit' });
+            child.on('exit', done);
+          }),
+      ),
+    );
+    expect(codes).toEqual([0, 0, 0, 0]);
+    const s = open(path);
+    for (const who of ['a', 'b', 'c', 'd']) {
+      expect(s.attempts(`x/${who}`)).toHaveLength(40);
+      expect(s.snapshots(`x/${who}`)).toHaveLength(40);
+      expect(s.status(`x/${who}`)).toBe('passed');
+    }
+    s.close();
+    const db = new Database(path);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
   });
 });

@@ -31,14 +31,16 @@ export interface Item {
   readonly reusable?: boolean;
 }
 
-export const enum Outcome {
-  Linearizable = 0,
-  Illegal = 1,
-  OutOfTime = 2,
-  OutOfMemory = 3,
+/** How a search ended. */
+export const Outcome = {
+  Linearizable: 0,
+  Illegal: 1,
+  OutOfTime: 2,
+  OutOfMemory: 3,
   /** A reusable item is not idempotent (applying it twice differs from once): reuse could grow states forever. */
-  NotIdempotent = 4,
-}
+  NotIdempotent: 4,
+} as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
 export interface Limits {
   /** `performance.now()` value after which the search gives up. */
@@ -72,87 +74,100 @@ function zobristKeys(n: number): Int32Array {
   return keys;
 }
 
-/** An open-addressing set of (bitset, state id) pairs, all in typed arrays. */
+/**
+ * An open-addressing set of (bitset, state id) pairs, all in typed arrays. One instance is reused by every
+ * search (the checker is synchronous): slots carry the generation that filled them, so clearing is free.
+ */
 class Memo {
-  private mask: number;
-  private table: Int32Array;
-  private hashes: Int32Array;
-  private ids: Int32Array;
-  private bits: Uint32Array;
+  private mask = 0;
+  private gen = 0;
+  private stamp = new Int32Array(0);
+  private table = new Int32Array(0);
+  private hashes = new Int32Array(0);
+  private ids = new Int32Array(0);
+  private bits = new Uint32Array(0);
+  private words = 1;
   count = 0;
 
-  constructor(
-    private readonly words: number,
-    capacity: number,
-  ) {
-    let cap = 16;
-    while (cap < capacity * 2) cap *= 2;
+  reset(words: number): void {
+    this.words = words;
+    this.count = 0;
+    // A table left large by an earlier search would spread a small search over cold memory.
+    if (this.table.length === 0 || this.table.length > 1 << 16) this.allocate(1 << 12);
+    else if (this.bits.length < (this.hashes.length * words)) this.bits = new Uint32Array(this.hashes.length * words);
+    this.gen++;
+    if (this.gen === 0x7fffffff) {
+      this.stamp.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  private allocate(cap: number): void {
     this.mask = cap - 1;
+    this.stamp = new Int32Array(cap);
     this.table = new Int32Array(cap);
     this.hashes = new Int32Array(cap >> 1);
     this.ids = new Int32Array(cap >> 1);
-    this.bits = new Uint32Array((cap >> 1) * words);
+    this.bits = new Uint32Array((cap >> 1) * this.words);
+    this.gen = 0;
   }
 
   bytes(): number {
-    return this.table.byteLength + this.hashes.byteLength + this.ids.byteLength + this.bits.byteLength;
+    return this.count * (this.words * 4 + 16);
   }
 
   /** Adds the pair unless present; true if it was added. */
   add(set: Uint32Array, hash: number, id: number): boolean {
     const w = this.words;
-    let slot = mix(hash) & this.mask;
-    for (;;) {
-      const e = this.table[slot]!;
-      if (e === 0) break;
-      const i = e - 1;
+    const gen = this.gen;
+    const stamp = this.stamp;
+    const table = this.table;
+    const mask = this.mask;
+    let slot = mix(hash) & mask;
+    while (stamp[slot] === gen) {
+      const i = table[slot]!;
       if (this.hashes[i] === hash && this.ids[i] === id) {
         const base = i * w;
-        let same = true;
-        for (let k = 0; k < w; k++) {
-          if (this.bits[base + k] !== set[k]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return false;
+        let k = 0;
+        while (k < w && this.bits[base + k] === set[k]) k++;
+        if (k === w) return false;
       }
-      slot = (slot + 1) & this.mask;
+      slot = (slot + 1) & mask;
     }
-    const i = this.count++;
+    const i = this.count;
     if (i >= this.hashes.length) {
       this.grow();
-      this.count--;
       return this.add(set, hash, id);
     }
-    this.table[slot] = i + 1;
+    this.count = i + 1;
+    stamp[slot] = gen;
+    table[slot] = i;
     this.hashes[i] = hash;
     this.ids[i] = id;
-    this.bits.set(set.subarray(0, w), i * w);
+    const base = i * w;
+    for (let k = 0; k < w; k++) this.bits[base + k] = set[k]!;
     return true;
   }
 
   private grow(): void {
-    const cap = (this.mask + 1) * 2;
     const n = this.count;
-    this.mask = cap - 1;
-    this.table = new Int32Array(cap);
-    const hashes = new Int32Array(cap >> 1);
-    hashes.set(this.hashes);
-    this.hashes = hashes;
-    const ids = new Int32Array(cap >> 1);
-    ids.set(this.ids);
-    this.ids = ids;
-    const bits = new Uint32Array((cap >> 1) * this.words);
-    bits.set(this.bits);
-    this.bits = bits;
+    const { hashes, ids, bits } = this;
+    const gen = this.gen;
+    this.allocate((this.mask + 1) * 2);
+    this.gen = gen;
+    this.hashes.set(hashes);
+    this.ids.set(ids);
+    this.bits.set(bits.subarray(0, n * this.words));
     for (let i = 0; i < n; i++) {
       let slot = mix(this.hashes[i]!) & this.mask;
-      while (this.table[slot] !== 0) slot = (slot + 1) & this.mask;
-      this.table[slot] = i + 1;
+      while (this.stamp[slot] === gen) slot = (slot + 1) & this.mask;
+      this.stamp[slot] = gen;
+      this.table[slot] = i;
     }
   }
 }
+
+const memo = new Memo();
 
 function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
@@ -172,46 +187,25 @@ export function search<S extends Defined>(
   stats?: SearchStats,
 ): Outcome {
   const n = items.length;
-  let mustLinearize = 0;
-  for (let i = 0; i < n; i++) if (items[i]!.output !== undefined) mustLinearize++;
-  if (mustLinearize === 0) return Outcome.Linearizable;
-
-  // Entries: call of item i = 2i, return = 2i + 1; HEAD = 2n is the list's sentinel.
-  const HEAD = 2 * n;
-  const next = new Int32Array(2 * n + 1);
-  const prev = new Int32Array(2 * n + 1);
-  const order: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const it = items[i]!;
-    order.push(2 * i);
-    if (it.output !== undefined) order.push(2 * i + 1);
-  }
-  order.sort((a, b) => pos(items, a) - pos(items, b));
-  let last = HEAD;
-  for (const e of order) {
-    next[last] = e;
-    prev[e] = last;
-    last = e;
-  }
-  next[last] = HEAD;
-  prev[HEAD] = last;
-
   const inputs = new Array<unknown>(n);
   const outputs = new Array<unknown>(n);
   // kind: 1 known output; 0 unknown, at most once; 2 unknown, any number of times.
   const kind = new Uint8Array(n);
+  let mustLinearize = 0;
   for (let i = 0; i < n; i++) {
     const it = items[i]!;
     inputs[i] = it.input;
     outputs[i] = it.output;
     kind[i] = it.output !== undefined ? 1 : it.reusable === true ? 2 : 0;
+    if (kind[i] === 1) mustLinearize++;
   }
+  if (mustLinearize === 0) return Outcome.Linearizable;
 
   // before[i]: the item of the same kind and input invoked just before unknown-outcome item i, or -1. A reusable
-  // item with such a twin is redundant; a use-once item waits until its twin has been used.
+  // item with such a twin is redundant (and left out); a use-once item waits until its twin has been used.
   const before = new Int32Array(n).fill(-1);
   {
-    const lastOf = [new Map<StateKey, number>(), new Map<StateKey, number>(), new Map<StateKey, number>()];
+    const lastOf = [new Map<StateKey, number>(), undefined, new Map<StateKey, number>()];
     const byCall: number[] = [];
     for (let i = 0; i < n; i++) if (kind[i] !== 1 && items[i]!.inputKey !== undefined) byCall.push(i);
     byCall.sort((a, b) => items[a]!.call - items[b]!.call);
@@ -224,10 +218,30 @@ export function search<S extends Defined>(
     }
   }
 
+  // Entries: call of item i = 2i, return = 2i + 1; HEAD = 2n is the list's sentinel.
+  const HEAD = 2 * n;
+  const next = new Int32Array(2 * n + 1);
+  const prev = new Int32Array(2 * n + 1);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (kind[i] === 2 && before[i]! >= 0) continue;
+    order.push(2 * i);
+    if (kind[i] === 1) order.push(2 * i + 1);
+  }
+  order.sort((a, b) => pos(items, a) - pos(items, b));
+  let last = HEAD;
+  for (const e of order) {
+    next[last] = e;
+    prev[e] = last;
+    last = e;
+  }
+  next[last] = HEAD;
+  prev[HEAD] = last;
+
   const words = (n + 31) >>> 5;
   const set = new Uint32Array(words);
   const zkeys = zobristKeys(n);
-  const memo = new Memo(words, 256);
+  memo.reset(words);
   const keyOf = model.key === undefined ? (s: S) => s as unknown as StateKey : model.key.bind(model);
   const ids = new Map<StateKey, number>();
   const intern = (s: S): number => {
@@ -239,7 +253,6 @@ export function search<S extends Defined>(
     }
     return id;
   };
-
   let stackItem = new Int32Array(n + 1);
   let stackId = new Int32Array(n + 1);
   const stackState: S[] = [];
@@ -266,7 +279,7 @@ export function search<S extends Defined>(
       }
       const after = model.step(state, inputs[i], outputs[i]);
       // An operation of unknown outcome that leaves the state as it was need never be linearized: skip it.
-      const afterId = after === undefined ? -1 : intern(after);
+      const afterId = after === undefined ? -1 : after === state ? stateId : intern(after);
       if (after !== undefined && (kind[i] === 1 || afterId !== stateId)) {
         const w = i >>> 5;
         const bit = kind[i] === 2 ? 0 : 1 << (i & 31);
