@@ -13,7 +13,15 @@ export async function renderMarkdown(md: string, io: Pick<Io, 'color' | 'columns
   if (!io.color) process.env['FORCE_COLOR'] = '0';
   const [{ Marked }, { markedTerminal }] = await Promise.all([import('marked'), import('marked-terminal')]);
   const width = Math.max(40, Math.min(io.columns, 100) - 2);
-  const marked = new Marked(markedTerminal({ reflowText: true, width, tab: 2, emoji: false, showSectionPrefix: false }) as never);
+  const marked = new Marked(markedTerminal({ reflowText: true, width, tab: 2, emoji: false, showSectionPrefix: false }) as never, {
+    renderer: {
+      // marked-terminal renders the text of a tight list item raw (its issues #304, #371): **bold** stays as
+      // asterisks. Such block-level text carries inline tokens; render them, and leave other text to it.
+      text(token) {
+        return 'tokens' in token && token.tokens !== undefined ? this.parser.parseInline(token.tokens) : false;
+      },
+    },
+  });
   const out = marked.parse(md, { async: false });
   return out.replace(/\n{3,}/g, '\n\n');
 }
@@ -24,7 +32,7 @@ export async function renderMarkdown(md: string, io: Pick<Io, 'color' | 'columns
  */
 export async function renderLesson(ex: Exercise, io: Io): Promise<string> {
   const md = readFileSync(ex.paths.lesson, 'utf8');
-  const key = createHash('sha1').update(`v1\0${io.color}\0${io.columns}\0${md}`).digest('hex');
+  const key = createHash('sha1').update(`v2\0${io.color}\0${io.columns}\0${md}`).digest('hex');
   const dir = join(scratchDir(), 'lessons');
   const file = join(dir, `${key}.txt`);
   try {
