@@ -3,3 +3,4 @@ export { checkProperty, type PropertyOptions } from './property.ts';
 export { PropertyFailure, type FailureFacts } from './report.ts';
 export { runConfig, replayCommand, type RunConfig } from './run-config.ts';
 export type { History, HistoryEvent, OpType } from './history/types.ts';
+export { recordMetric, metricsWanted, readMetrics, type Metric } from './metrics.ts';

@@ -18,6 +18,8 @@ export interface RunConfig {
   readonly target: string | undefined;
   /** Set by `dlab replay`: the file the replayed case writes its full report and diagram to. */
   readonly replayOut: string | undefined;
+  /** Set by `dlab compare`: the file behaviour metrics are appended to (see metrics.ts). */
+  readonly metricsOut: string | undefined;
 }
 
 export const ENV = {
@@ -27,6 +29,7 @@ export const ENV = {
   replay: 'DLAB_REPLAY',
   target: 'DLAB_TARGET',
   replayOut: 'DLAB_REPLAY_OUT',
+  metricsOut: 'DLAB_METRICS_OUT',
 } as const;
 
 function int(raw: string | undefined, fallback: number): number {
@@ -53,6 +56,7 @@ export function runConfig(env: Readonly<Record<string, string | undefined>> = pr
     replay,
     target: target === undefined || target === '' || target === 'exercises' ? undefined : target,
     replayOut: env[ENV.replayOut] || undefined,
+    metricsOut: env[ENV.metricsOut] || undefined,
   };
 }
 

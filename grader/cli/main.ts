@@ -56,17 +56,56 @@ const COMMANDS: Record<string, Command> = {
       (await import('./commands/grade.ts')).check(ctx, a[0], { json: v['json'] === true, target: str(v['target']), explore: int(v['explore'], '--explore') }),
   },
   watch: {
-    summary: 're-grade on every save of the exercise file',
-    usage: 'dlab watch [id] [--poll]',
-    options: { poll: { type: 'boolean' } },
+    summary: 're-grade on every save of the exercise file (keys in a terminal: h d c n l r q)',
+    usage: 'dlab watch [id] [--poll] [--json]',
+    options: { poll: { type: 'boolean' }, ...json },
     maxArgs: 1,
-    run: async (ctx, a, v) => (await import('./commands/grade.ts')).watch(ctx, a[0], { poll: v['poll'] === true }),
+    run: async (ctx, a, v) => (await import('./commands/watch.ts')).watch(ctx, a[0], { poll: v['poll'] === true, json: v['json'] === true }),
   },
   hint: {
     summary: 'reveal the next of three hints (a nudge, the idea, the near-answer)',
     usage: 'dlab hint [id]',
     maxArgs: 1,
     run: async (ctx, a) => (await import('./commands/learn.ts')).hint(ctx, a[0]),
+  },
+  diff: {
+    summary: 'your file beside the reference solution (asks first if you have not passed)',
+    usage: 'dlab diff [id] [--yes] [--unified]',
+    options: { yes: { type: 'boolean', short: 'y' }, unified: { type: 'boolean' } },
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/solution.ts')).diff(ctx, a[0], { yes: v['yes'] === true, unified: v['unified'] === true }),
+  },
+  compare: {
+    summary: "your code's behaviour beside the reference's on the same seeds (messages, latency, rounds)",
+    usage: 'dlab compare [id]',
+    maxArgs: 1,
+    run: async (ctx, a) => (await import('./commands/solution.ts')).compare(ctx, a[0]),
+  },
+  reset: {
+    summary: 'put the untouched stub back (your code is kept as a snapshot first)',
+    usage: 'dlab reset [id] [--yes]',
+    options: { yes: { type: 'boolean', short: 'y' } },
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/snapshots.ts')).reset(ctx, a[0], { yes: v['yes'] === true }),
+  },
+  restore: {
+    summary: 'bring back your latest snapshot (kept at every graded attempt and every reset)',
+    usage: 'dlab restore [id] [--list] [--at N]',
+    options: { list: { type: 'boolean' }, at: { type: 'string' } },
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/snapshots.ts')).restore(ctx, a[0], { list: v['list'] === true, at: int(v['at'], '--at') }),
+  },
+  export: {
+    summary: 'write all your progress to a file, to move it to another machine',
+    usage: 'dlab export FILE',
+    maxArgs: 1,
+    run: async (ctx, a) => (await import('./commands/snapshots.ts')).exportProgress(ctx, a[0]),
+  },
+  import: {
+    summary: 'merge progress written by `dlab export` into this machine',
+    usage: 'dlab import FILE',
+    maxArgs: 1,
+    run: async (ctx, a) => (await import('./commands/snapshots.ts')).importProgress(ctx, a[0]),
   },
   progress: {
     summary: 'what you have passed, attempted, and how many hints you used',
@@ -107,6 +146,8 @@ function printError(io: Io, e: DlabError): void {
 /** Runs one command line and returns the exit code. Never throws. */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
   const [name, ...rest] = argv;
+  // Plain `dlab` in a terminal does what a learner most often wants: watch the current exercise.
+  if (name === undefined && io.interactive) return main(['watch'], io);
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     help(io);
     return 0;

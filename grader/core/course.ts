@@ -36,6 +36,11 @@ export function filesOf(ex: Exercise, root: string): string[] {
   return files;
 }
 
+/** Editors' and tools' scratch files (vim swap and its 4913 probe, emacs locks, backups, dlab's own probe). */
+function isScratch(name: string): boolean {
+  return name.startsWith('.') || name.endsWith('~') || /\.sw[a-p]$/.test(name) || /^\d+$/.test(name) || name.startsWith('#');
+}
+
 function walk(dir: string, root: string, out: string[]): void {
   let entries;
   try {
@@ -44,6 +49,7 @@ function walk(dir: string, root: string, out: string[]): void {
     return;
   }
   for (const e of entries) {
+    if (isScratch(e.name)) continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) walk(p, root, out);
     else out.push(relative(root, p));

@@ -4,7 +4,7 @@ import { err, ok, type Result } from '../core/errors.ts';
 import { ROOT } from '../core/paths.ts';
 import { ENV } from '../../harness/run-config.ts';
 import type { ErrorInfo, Job, JobOutcome } from './protocol.ts';
-import { runJobs } from './run-jobs.ts';
+import { runJobs, type GradingSession } from './run-jobs.ts';
 import { materialize, targetLabel, type Target } from './targets.ts';
 
 export interface Failure {
@@ -44,6 +44,8 @@ export interface GradeOptions {
   readonly explore?: number;
   /** `dlab replay`: the case to run, and the file its report goes to. */
   readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string };
+  /** `dlab compare`: the file the hidden test appends behaviour metrics to. */
+  readonly metricsOut?: string;
 }
 
 export interface PlannedJob {
@@ -67,6 +69,7 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
     env[ENV.replay] = opts.replay.path === undefined ? String(opts.replay.seed) : `${opts.replay.seed}:${opts.replay.path}`;
     env[ENV.replayOut] = opts.replay.out;
   }
+  if (opts.metricsOut !== undefined) env[ENV.metricsOut] = opts.metricsOut;
   const implDir = ex.files !== undefined ? entry.value.replace(/\/index\.ts$/, '') : entry.value.replace(/\/[^/]+$/, '');
   const key = keyPart(`${ex.id}-${target.kind === 'mutant' ? `m-${target.name}` : target.kind === 'path' ? 'path' : target.kind}${tag}`);
   return ok({
@@ -124,12 +127,18 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
   }
 }
 
-/** Grades one exercise against one target. Errors only for a target that cannot be built. */
-export async function grade(ex: Exercise, target: Target, opts: GradeOptions = {}, root: string = ROOT): Promise<Result<Verdict>> {
-  const planned = planJob(ex, target, opts, root);
+let runCounter = 0;
+
+/**
+ * Grades one exercise against one target. Errors only for a target that cannot be built.
+ * With a session (watch mode) the warm worker is reused; each run gets a fresh job key so that the
+ * worker reads the learner's files again.
+ */
+export async function grade(ex: Exercise, target: Target, opts: GradeOptions = {}, root: string = ROOT, session?: GradingSession): Promise<Result<Verdict>> {
+  const planned = planJob(ex, target, opts, root, session === undefined ? '' : `-r${++runCounter}`);
   if (!planned.ok) return planned;
   const t0 = performance.now();
-  const outcomes = await runJobs([planned.value.job], { root });
+  const outcomes = session === undefined ? await runJobs([planned.value.job], { root }) : await session.run([planned.value.job]);
   const outcome = outcomes.get(planned.value.job.key);
   if (outcome === undefined) return err('runner', `no result for ${ex.id}`, 'run it again; if it repeats, report a bug');
   return ok(verdictOf(planned.value, outcome, performance.now() - t0, root));

@@ -1,11 +1,12 @@
-// The runner's parent side: starts a worker process, watches each test's progress, and kills the worker
-// when a test overruns its limit (a learner's `while (true) {}` cannot be interrupted any other way).
-import { spawn } from 'node:child_process';
+// The runner's parent side: a worker process holding one vitest instance, a watchdog that kills it when a
+// test overruns its limit (a learner's `while (true) {}` cannot be interrupted any other way), and a
+// session that keeps the worker warm across runs (watch mode) and starts a new one after a kill.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, scratchDir } from '../core/paths.ts';
 import { aliases } from '../core/aliases.ts';
+import { ROOT, scratchDir } from '../core/paths.ts';
 import { LOAD_PHASE, WORKER_ENV, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -19,47 +20,79 @@ export interface RunOptions {
   /** Test processes run in parallel (default 1). */
   readonly maxWorkers?: number;
   readonly root?: string;
-  /** Called as each job's outcome is known. */
-  readonly onOutcome?: (key: string, outcome: JobOutcome) => void;
 }
 
-interface Running {
-  phase: string;
-  since: number;
-}
-
-let runCounter = 0;
 /** Process groups of live workers, so that a Ctrl-C can stop them (see stopAllRuns). */
 const liveGroups = new Set<number>();
 
-/** Kills every worker this process started; the CLI calls it on SIGINT/SIGTERM. */
-export function stopAllRuns(): void {
-  for (const pid of liveGroups) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  liveGroups.delete(pid);
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* already gone */
   }
-  liveGroups.clear();
 }
 
-/** Runs every job once and returns each outcome; never throws for anything a learner's code does. */
-export async function runJobs(jobs: readonly Job[], opts: RunOptions = {}): Promise<Map<string, JobOutcome>> {
-  const root = opts.root ?? ROOT;
-  const results = new Map<string, JobOutcome>();
-  const dir = join(scratchDir(root), 'runs', `${process.pid}-${++runCounter}`);
-  mkdirSync(dir, { recursive: true });
-  const record = (key: string, outcome: JobOutcome) => {
-    if (results.has(key)) return;
-    results.set(key, outcome);
-    opts.onOutcome?.(key, outcome);
-  };
-  try {
-    let remaining = jobs.filter((j) => !results.has(j.key));
+/** Kills every worker this process started; the CLI calls it on SIGINT/SIGTERM. */
+export function stopAllRuns(): void {
+  for (const pid of [...liveGroups]) killGroup(pid);
+}
+process.on('exit', stopAllRuns);
+
+let sessionCounter = 0;
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly progressFd: number;
+  offset: number;
+  pending: string;
+  stderr: string;
+  exited: boolean;
+}
+
+/**
+ * A grading session: runs batches of jobs, one batch at a time, in a worker that stays alive between
+ * batches. Give every run fresh job keys: the worker caches modules by key, so a new key is what makes
+ * it read the learner's file again.
+ */
+export class GradingSession {
+  private worker: Worker | undefined;
+  private readonly dir: string;
+  private readonly root: string;
+  private readonly maxWorkers: number;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: RunOptions = {}) {
+    this.root = opts.root ?? ROOT;
+    this.maxWorkers = opts.maxWorkers ?? 1;
+    this.dir = join(scratchDir(this.root), 'runs', `${process.pid}-${++sessionCounter}`);
+  }
+
+  /** Runs every job once and returns each outcome; never throws for anything a learner's code does. */
+  run(jobs: readonly Job[], onOutcome?: (key: string, outcome: JobOutcome) => void): Promise<Map<string, JobOutcome>> {
+    const next = this.queue.then(() => this.runNow(jobs, onOutcome));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.stopWorker();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async runNow(jobs: readonly Job[], onOutcome?: (key: string, outcome: JobOutcome) => void): Promise<Map<string, JobOutcome>> {
+    const results = new Map<string, JobOutcome>();
+    const record = (key: string, outcome: JobOutcome) => {
+      if (results.has(key)) return;
+      results.set(key, outcome);
+      onOutcome?.(key, outcome);
+    };
+    let remaining = jobs;
     while (remaining.length > 0) {
       const before = results.size;
-      const crash = await round(remaining, dir, root, opts.maxWorkers ?? 1, record);
+      const crash = await this.round(remaining, record);
       remaining = jobs.filter((j) => !results.has(j.key));
       if (remaining.length > 0 && results.size === before) {
         // The worker died without finishing or timing out anything: report it rather than loop.
@@ -67,142 +100,135 @@ export async function runJobs(jobs: readonly Job[], opts: RunOptions = {}): Prom
         remaining = [];
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    return results;
   }
-  return results;
-}
 
-function round(
-  jobs: readonly Job[],
-  dir: string,
-  root: string,
-  maxWorkers: number,
-  record: (key: string, outcome: JobOutcome) => void,
-): Promise<string | undefined> {
-  const progressFile = join(dir, 'progress.ndjson');
-  const jobsFile = join(dir, 'jobs.json');
-  writeFileSync(progressFile, '');
-  writeFileSync(jobsFile, JSON.stringify(Object.fromEntries(jobs.map((j) => [j.key, j]))));
-  const byKey = new Map(jobs.map((j) => [j.key, j]));
-  const running = new Map<string, Running>();
-  const finished = new Set<string>();
-
-  const child = spawn(process.execPath, [WORKER], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    env: {
-      ...process.env,
-      [WORKER_ENV.progressFile]: progressFile,
-      [WORKER_ENV.jobsFile]: jobsFile,
-      NO_COLOR: '1',
-      FORCE_COLOR: '0',
-    },
-  });
-  if (child.pid !== undefined) liveGroups.add(child.pid);
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    stderr = (stderr + b.toString()).slice(-4_000);
-  });
-
-  return new Promise((resolveRound) => {
-    let fd: number | undefined;
-    let offset = 0;
-    let pending = '';
-    let done = false;
-    let fatal: string | undefined;
-
-    const kill = () => {
-      if (child.pid === undefined) return;
-      liveGroups.delete(child.pid);
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
-    process.once('exit', kill);
-
-    const readProgress = () => {
-      fd ??= openSync(progressFile, 'r');
-      const buf = Buffer.alloc(64 * 1024);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, offset);
-        if (n <= 0) break;
-        offset += n;
-        pending += buf.subarray(0, n).toString();
-      }
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      const now = performance.now();
-      for (const raw of lines) {
-        if (raw === '') continue;
-        const line = JSON.parse(raw) as ProgressLine;
-        if (finished.has(line.key)) continue;
-        if (line.e === 'file') running.set(line.key, { phase: LOAD_PHASE, since: now });
-        else if (line.e === 'start') running.set(line.key, { phase: line.test, since: now });
-        else running.set(line.key, { phase: `(after '${line.test}')`, since: now });
-      }
-    };
-
-    const timer = setInterval(() => {
-      readProgress();
-      const now = performance.now();
-      for (const [key, r] of running) {
-        const job = byKey.get(key)!;
-        if (now - r.since > job.limitMs + GRACE_MS) {
-          record(key, { kind: 'timed-out', test: r.phase, limitMs: job.limitMs, tests: [] });
-          finish();
-          return;
-        }
-      }
-    }, POLL_MS);
-
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      process.removeListener('exit', kill);
-      kill();
-      if (fd !== undefined) closeSync(fd);
-      resolveRound(fatal ?? (stderr.trim() === '' ? undefined : lastLines(stderr)));
-    };
-
-    child.on('message', (raw) => {
-      const m = raw as WorkerMessage;
-      if (m.type === 'job') {
-        finished.add(m.key);
-        running.delete(m.key);
-        record(m.key, m.outcome);
-      } else if (m.type === 'fatal') {
-        fatal = m.message;
-        finish();
-      } else if (m.type === 'done') finish();
+  private startWorker(): Worker {
+    mkdirSync(this.dir, { recursive: true });
+    const progressFile = join(this.dir, 'progress.ndjson');
+    writeFileSync(progressFile, '');
+    const child = spawn(process.execPath, [WORKER], {
+      cwd: this.root,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: {
+        ...process.env,
+        [WORKER_ENV.progressFile]: progressFile,
+        [WORKER_ENV.jobsFile]: join(this.dir, 'jobs.json'),
+        NO_COLOR: '1',
+        FORCE_COLOR: '0',
+      },
+    });
+    if (child.pid !== undefined) liveGroups.add(child.pid);
+    const w: Worker = { child, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: false };
+    child.stderr?.on('data', (b: Buffer) => {
+      w.stderr = (w.stderr + b.toString()).slice(-4_000);
     });
     child.on('exit', () => {
-      if (!done) {
-        readProgress();
-        finish();
-      }
+      w.exited = true;
     });
-    child.on('error', (e) => {
-      fatal = e.message;
-      finish();
+    return w;
+  }
+
+  private stopWorker(): void {
+    const w = this.worker;
+    if (w === undefined) return;
+    this.worker = undefined;
+    killGroup(w.child.pid);
+    closeSync(w.progressFd);
+  }
+
+  private readProgress(w: Worker): ProgressLine[] {
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const n = readSync(w.progressFd, buf, 0, buf.length, w.offset);
+      if (n <= 0) break;
+      w.offset += n;
+      w.pending += buf.subarray(0, n).toString();
+    }
+    const lines = w.pending.split('\n');
+    w.pending = lines.pop() ?? '';
+    return lines.filter((l) => l !== '').map((l) => JSON.parse(l) as ProgressLine);
+  }
+
+  /** One attempt at a batch in the (possibly new) worker; returns a crash reason when it died. */
+  private round(jobs: readonly Job[], record: (key: string, outcome: JobOutcome) => void): Promise<string | undefined> {
+    const w = (this.worker ??= this.startWorker());
+    writeFileSync(join(this.dir, 'jobs.json'), JSON.stringify(Object.fromEntries(jobs.map((j) => [j.key, j]))));
+    const byKey = new Map(jobs.map((j) => [j.key, j]));
+    const running = new Map<string, { phase: string; since: number }>();
+    const finished = new Set<string>();
+
+    return new Promise((resolveRound) => {
+      let done = false;
+      let fatal: string | undefined;
+      const finish = (killed: boolean) => {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        w.child.removeListener('message', onMessage);
+        w.child.removeListener('exit', onExit);
+        if (killed || w.exited || fatal !== undefined) this.stopWorker();
+        const reason = fatal ?? (w.stderr.trim() === '' ? undefined : w.stderr.trim().split('\n').slice(-5).join('\n'));
+        resolveRound(killed || w.exited || fatal !== undefined ? reason : undefined);
+      };
+      const watchdog = () => {
+        const now = performance.now();
+        for (const line of this.readProgress(w)) {
+          if (finished.has(line.key) || !byKey.has(line.key)) continue;
+          if (line.e === 'file') running.set(line.key, { phase: LOAD_PHASE, since: now });
+          else if (line.e === 'start') running.set(line.key, { phase: line.test, since: now });
+          else running.set(line.key, { phase: `(after '${line.test}')`, since: now });
+        }
+        for (const [key, r] of running) {
+          const job = byKey.get(key)!;
+          if (now - r.since > job.limitMs + GRACE_MS) {
+            record(key, { kind: 'timed-out', test: r.phase, limitMs: job.limitMs, tests: [] });
+            finish(true);
+            return;
+          }
+        }
+      };
+      const timer = setInterval(watchdog, POLL_MS);
+      const onMessage = (raw: unknown) => {
+        const m = raw as WorkerMessage;
+        if (m.type === 'job') {
+          if (!byKey.has(m.key)) return;
+          finished.add(m.key);
+          running.delete(m.key);
+          record(m.key, m.outcome);
+        } else if (m.type === 'fatal') {
+          fatal = m.message;
+          finish(true);
+        } else if (m.type === 'done') finish(false);
+      };
+      const onExit = () => {
+        watchdog();
+        finish(true);
+      };
+      w.child.on('message', onMessage);
+      w.child.on('exit', onExit);
+      if (w.exited) return onExit();
+      const msg: ParentMessage = {
+        type: 'run',
+        jobs,
+        maxWorkers: this.maxWorkers,
+        root: this.root,
+        setupFile: SETUP,
+        scratch: this.dir,
+        aliases: aliases(this.root).map((a) => ({ find: a.find.source, replacement: a.replacement })),
+      };
+      w.child.send(msg);
     });
-    const msg: ParentMessage = {
-      type: 'run',
-      jobs,
-      maxWorkers,
-      root,
-      setupFile: SETUP,
-      scratch: dir,
-      aliases: aliases(root).map((a) => ({ find: a.find.source, replacement: a.replacement })),
-    };
-    child.send(msg);
-  });
+  }
 }
 
-function lastLines(s: string): string {
-  return s.trim().split('\n').slice(-5).join('\n');
+/** Runs every job once in a fresh worker and returns each outcome. */
+export async function runJobs(jobs: readonly Job[], opts: RunOptions = {}): Promise<Map<string, JobOutcome>> {
+  const session = new GradingSession(opts);
+  try {
+    return await session.run(jobs);
+  } finally {
+    session.close();
+  }
 }

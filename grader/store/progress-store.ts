@@ -293,4 +293,100 @@ export class ProgressStore {
     }>;
     return rows.map((r) => ({ id: r.id, exerciseId: r.exercise_id, at: r.at, reason: r.reason, files: JSON.parse(r.files) as Files }));
   }
+
+  /** Everything in the store, as plain data (`dlab export`). */
+  exportAll(): ProgressDump {
+    const all = (sql: string) => this.db.prepare(sql).all() as Array<Record<string, unknown>>;
+    return {
+      format: 'dlab-progress',
+      version: SCHEMA_VERSION,
+      exportedAt: new Date(this.now()).toISOString(),
+      current: this.current() ?? null,
+      exercises: all('SELECT * FROM exercise ORDER BY id'),
+      attempts: all('SELECT * FROM attempt ORDER BY id'),
+      snapshots: all('SELECT * FROM snapshot ORDER BY id'),
+      hints: all('SELECT * FROM hint ORDER BY exercise_id, level'),
+      solutionViews: all('SELECT * FROM solution_view ORDER BY id'),
+    };
+  }
+
+  /**
+   * Merges a dump into this store (`dlab import`): rows already present are skipped, so importing the
+   * same file twice changes nothing; a pass anywhere stays a pass. Returns how many rows were added.
+   */
+  importAll(d: ProgressDump): { attempts: number; snapshots: number; hints: number; solutionViews: number } {
+    return this.write(() => {
+      const counts = { attempts: 0, snapshots: 0, hints: 0, solutionViews: 0 };
+      const snapshotIds = new Map<number, number>();
+      for (const s of d.snapshots) {
+        const existing = this.db.prepare('SELECT id FROM snapshot WHERE exercise_id = ? AND at = ? AND digest = ?').get(s['exercise_id'], s['at'], s['digest']) as { id: number } | undefined;
+        if (existing !== undefined) {
+          snapshotIds.set(Number(s['id']), existing.id);
+          continue;
+        }
+        const info = this.db.prepare('INSERT INTO snapshot (exercise_id, at, reason, digest, files) VALUES (?, ?, ?, ?, ?)').run(s['exercise_id'], s['at'], s['reason'], s['digest'], s['files']);
+        snapshotIds.set(Number(s['id']), Number(info.lastInsertRowid));
+        counts.snapshots++;
+      }
+      for (const a of d.attempts) {
+        const dup = this.db.prepare('SELECT 1 FROM attempt WHERE exercise_id = ? AND at = ? AND duration_ms = ? AND target = ?').get(a['exercise_id'], a['at'], a['duration_ms'], a['target']);
+        if (dup !== undefined) continue;
+        const snap = a['snapshot_id'] === null || a['snapshot_id'] === undefined ? null : (snapshotIds.get(Number(a['snapshot_id'])) ?? null);
+        this.db
+          .prepare('INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(a['exercise_id'], a['at'], a['duration_ms'], a['target'], a['passed'], a['tests'], a['failed_test'] ?? null, a['message'] ?? null, a['seed'] ?? null, snap);
+        counts.attempts++;
+      }
+      for (const e of d.exercises) {
+        this.db
+          .prepare(
+            `INSERT INTO exercise (id, status, first_attempt_at, passed_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET
+               status = CASE WHEN exercise.status = 'passed' OR excluded.status = 'passed' THEN 'passed' ELSE 'attempted' END,
+               first_attempt_at = MIN(exercise.first_attempt_at, excluded.first_attempt_at),
+               passed_at = CASE WHEN exercise.passed_at IS NULL THEN excluded.passed_at
+                                WHEN excluded.passed_at IS NULL THEN exercise.passed_at
+                                ELSE MIN(exercise.passed_at, excluded.passed_at) END`,
+          )
+          .run(e['id'], e['status'], e['first_attempt_at'], e['passed_at'] ?? null);
+      }
+      for (const h of d.hints) {
+        counts.hints += this.db.prepare('INSERT OR IGNORE INTO hint (exercise_id, level, at) VALUES (?, ?, ?)').run(h['exercise_id'], h['level'], h['at']).changes;
+      }
+      for (const v of d.solutionViews) {
+        const dup = this.db.prepare('SELECT 1 FROM solution_view WHERE exercise_id = ? AND at = ? AND how = ?').get(v['exercise_id'], v['at'], v['how']);
+        if (dup !== undefined) continue;
+        this.db.prepare('INSERT INTO solution_view (exercise_id, at, how) VALUES (?, ?, ?)').run(v['exercise_id'], v['at'], v['how']);
+        counts.solutionViews++;
+      }
+      if (d.current !== null && this.current() === undefined) {
+        this.db.prepare(`INSERT INTO state (key, value) VALUES ('current', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(d.current);
+      }
+      return counts;
+    });
+  }
+}
+
+/** The file `dlab export` writes: every table, as rows. */
+export interface ProgressDump {
+  readonly format: 'dlab-progress';
+  readonly version: number;
+  readonly exportedAt: string;
+  readonly current: string | null;
+  readonly exercises: ReadonlyArray<Record<string, unknown>>;
+  readonly attempts: ReadonlyArray<Record<string, unknown>>;
+  readonly snapshots: ReadonlyArray<Record<string, unknown>>;
+  readonly hints: ReadonlyArray<Record<string, unknown>>;
+  readonly solutionViews: ReadonlyArray<Record<string, unknown>>;
+}
+
+/** Checks that parsed JSON is a dump this dlab can import; a reason when it is not. */
+export function asDump(x: unknown): ProgressDump | string {
+  const d = x as Partial<ProgressDump> | null;
+  if (d === null || typeof d !== 'object' || d.format !== 'dlab-progress') return 'it is not a dlab progress export';
+  if (typeof d.version !== 'number' || d.version > SCHEMA_VERSION) return `it was written by a newer dlab (format ${String(d.version)})`;
+  for (const k of ['exercises', 'attempts', 'snapshots', 'hints', 'solutionViews'] as const) {
+    if (!Array.isArray(d[k])) return `its '${k}' is missing`;
+  }
+  return d as ProgressDump;
 }

@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit, fail } from '../../core/errors.ts';
-import { scratchDir, shown } from '../../core/paths.ts';
+import { scratchDir } from '../../core/paths.ts';
 import { grade, headline, type GradeOptions, type Verdict } from '../../runner/grade.ts';
+import type { GradingSession } from '../../runner/run-jobs.ts';
 import { parseTarget, type Target } from '../../runner/targets.ts';
 import type { Files } from '../../store/progress-store.ts';
 import type { Context } from '../context.ts';
@@ -33,9 +34,9 @@ function target(ctx: Context, ex: Exercise, raw: string | undefined): Target {
 }
 
 /** Grades once and records the attempt when the learner's own code was graded. */
-export async function gradeAndRecord(ctx: Context, ex: Exercise, t: Target, opts: GradeOptions = {}): Promise<Verdict> {
+export async function gradeAndRecord(ctx: Context, ex: Exercise, t: Target, opts: GradeOptions = {}, session?: GradingSession): Promise<Verdict> {
   const files = t.kind === 'exercises' ? learnerFiles(ex, ctx.root) : undefined;
-  const r = await grade(ex, t, opts, ctx.root);
+  const r = await grade(ex, t, opts, ctx.root, session);
   if (!r.ok) throw new DlabExit(r.error);
   const v = r.value;
   if (t.kind === 'exercises') {
@@ -56,7 +57,7 @@ export async function gradeAndRecord(ctx: Context, ex: Exercise, t: Target, opts
   return v;
 }
 
-function nextSteps(ctx: Context, ex: Exercise, v: Verdict): string[] {
+export function nextSteps(ctx: Context, ex: Exercise, v: Verdict): string[] {
   const p = paint(ctx.io);
   if (v.passed) {
     const course = ctx.course();
@@ -139,65 +140,4 @@ export async function replay(
     line(io.stdout, renderVerdict({ ...r.value, durationMs: 0 }, { color: false }, { showAll: true }));
   }
   return r.value.passed ? 0 : 1;
-}
-
-export async function watch(ctx: Context, id: string | undefined, opts: { poll?: boolean }): Promise<number> {
-  const { io } = ctx;
-  const p = paint(io);
-  const ex = ctx.exercise(id);
-  ctx.store().setCurrent(ex.id);
-  const { watch: chokidarWatch } = await import('chokidar');
-  const watched = ex.files === undefined ? [ex.paths.stub] : [ex.paths.stubDir!];
-  const { stopAllRuns } = await import('../../runner/run-jobs.ts');
-
-  let running = false;
-  let again = false;
-  let timer: NodeJS.Timeout | undefined;
-  const run = async () => {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    try {
-      if (io.interactive) io.stdout.write('\u001b[2J\u001b[H');
-      line(io.stdout, p.dim(`grading ${ex.id} …`));
-      const v = await gradeAndRecord(ctx, ex, { kind: 'exercises' });
-      line(io.stdout, renderVerdict(v, io));
-      line(io.stdout);
-      for (const l of nextSteps(ctx, ex, v)) line(io.stdout, l);
-      line(io.stdout, p.dim(`watching ${watched.map((w) => shown(w, io.cwd)).join(', ')} — save to re-grade, Ctrl-C to stop`));
-    } catch (e) {
-      if (e instanceof DlabExit) line(io.stderr, `dlab: ${e.error.message}${e.error.next === undefined ? '' : `\n  next: ${e.error.next}`}`);
-      else throw e;
-    } finally {
-      running = false;
-      if (again) {
-        again = false;
-        void run();
-      }
-    }
-  };
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => void run(), 150);
-  };
-  const watcher = chokidarWatch(watched, {
-    ignoreInitial: true,
-    usePolling: opts.poll === true,
-    interval: 200,
-    awaitWriteFinish: { stabilityThreshold: 60, pollInterval: 20 },
-    atomic: true,
-  });
-  watcher.on('all', schedule);
-  await run();
-  return new Promise<number>((resolveWatch) => {
-    const stop = () => {
-      clearTimeout(timer);
-      stopAllRuns();
-      void watcher.close().then(() => resolveWatch(0));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
 }

@@ -73,7 +73,7 @@ export async function next(ctx: Context): Promise<number> {
     const { confirm, isCancel } = await import('@clack/prompts');
     const yes = await confirm({ message: 'Start watching? (re-grades on every save)', initialValue: true, input: io.stdin, output: io.stdout as unknown as import('node:stream').Writable });
     if (!isCancel(yes) && yes === true) {
-      const { watch } = await import('./grade.ts');
+      const { watch } = await import('./watch.ts');
       return watch(ctx, ex.id, {});
     }
   }

@@ -1,0 +1,157 @@
+// Looking at the reference: `dlab diff` (your file beside it) and `dlab compare` (your behaviour beside it).
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTwoFilesPatch, diffLines } from 'diff';
+import type { Exercise } from '../../core/course.ts';
+import { DlabExit, fail } from '../../core/errors.ts';
+import { scratchDir } from '../../core/paths.ts';
+import { planJob, verdictOf } from '../../runner/grade.ts';
+import { runJobs } from '../../runner/run-jobs.ts';
+import { readMetrics, type Metric } from '../../../harness/metrics.ts';
+import type { Context } from '../context.ts';
+import { line, paint, type Io, type Paint } from '../io.ts';
+
+/** The pairs of files to show: (learner's, reference's), by path relative to the exercise. */
+function filePairs(ex: Exercise): Array<{ name: string; mine: string; ref: string }> {
+  if (ex.files === undefined) return [{ name: `${ex.id}.ts`, mine: ex.paths.stub, ref: ex.paths.solution }];
+  return ex.files.map((f) => ({ name: `${ex.id}/${f}`, mine: join(ex.paths.stubDir!, f), ref: join(ex.paths.solutionDir!, f) }));
+}
+
+const read = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+/** Asks before showing the reference of an exercise not yet passed; false when the learner declines. */
+async function allowedToSee(ctx: Context, ex: Exercise, yes: boolean): Promise<boolean> {
+  if (yes || ctx.store().status(ex.id) === 'passed') return true;
+  if (!ctx.io.interactive) {
+    fail('bad-usage', `${ex.id} has not passed yet, so dlab asks before showing the reference`, `add --yes to see it anyway`);
+  }
+  const { confirm, isCancel } = await import('@clack/prompts');
+  const ok = await confirm({
+    message: `You have not passed ${ex.id} yet. See the reference solution anyway?`,
+    initialValue: false,
+    input: ctx.io.stdin,
+    output: ctx.io.stdout as unknown as import('node:stream').Writable,
+  });
+  return !isCancel(ok) && ok === true;
+}
+
+export async function diff(ctx: Context, id: string | undefined, opts: { yes?: boolean; unified?: boolean }): Promise<number> {
+  const { io } = ctx;
+  const ex = ctx.exercise(id);
+  if (!(await allowedToSee(ctx, ex, opts.yes === true))) return 1;
+  ctx.store().recordSolutionView(ex.id, 'diff');
+  const p = paint(io);
+  const sideBySide = opts.unified !== true && io.columns >= 110;
+  for (const f of filePairs(ex)) {
+    const mine = read(f.mine);
+    const ref = read(f.ref);
+    if (sideBySide) io.stdout.write(renderSideBySide(f.name, mine, ref, io, p));
+    else io.stdout.write(renderUnified(f.name, mine, ref, p));
+  }
+  return 0;
+}
+
+function renderUnified(name: string, mine: string, ref: string, p: Paint): string {
+  const patch = createTwoFilesPatch(`yours: ${name}`, `reference: ${name}`, mine, ref, '', '', { context: 3 });
+  return patch
+    .split('\n')
+    .slice(1) // the "Index" / "=====" banner adds nothing here
+    .filter((l) => !/^={10,}$/.test(l))
+    .map((l) => (l.startsWith('+') && !l.startsWith('+++') ? p.green(l) : l.startsWith('-') && !l.startsWith('---') ? p.red(l) : l.startsWith('@@') ? p.cyan(l) : l))
+    .join('\n');
+}
+
+function fit(s: string, width: number): string {
+  const t = s.replace(/\t/g, '  ');
+  return t.length > width ? t.slice(0, width - 1) + '…' : t.padEnd(width);
+}
+
+/** Two columns, yours on the left; long unchanged stretches are folded. */
+function renderSideBySide(name: string, mine: string, ref: string, io: Pick<Io, 'columns'>, p: Paint): string {
+  const w = Math.floor((io.columns - 3) / 2);
+  const rows: string[] = [p.bold(`${fit(`yours: ${name}`, w)} │ ${fit(`reference: ${name}`, w)}`), `${'─'.repeat(w)}─┼─${'─'.repeat(w)}`];
+  const changes = diffLines(mine, ref);
+  const lines = (v: string) => v.replace(/\n$/, '').split('\n');
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    if (!c.added && !c.removed) {
+      const ls = lines(c.value);
+      const fold = ls.length > 8;
+      const shownLines = fold ? [...ls.slice(0, 3), null, ...ls.slice(-3)] : ls;
+      for (const l of shownLines) {
+        if (l === null) rows.push(p.dim(`${fit(`  ⋯ ${ls.length - 6} unchanged lines`, w)} │ ${fit('', w)}`));
+        else rows.push(p.dim(`${fit(l, w)} │ ${fit(l, w)}`));
+      }
+      continue;
+    }
+    // A removal followed by an addition is one edit: pair its lines side by side.
+    const removed = c.removed ? lines(c.value) : [];
+    const nextC = changes[i + 1];
+    const added = c.added ? lines(c.value) : nextC?.added === true ? lines(nextC.value) : [];
+    if (c.removed && nextC?.added === true) i++;
+    for (let k = 0; k < Math.max(removed.length, added.length); k++) {
+      const left = removed[k] === undefined ? fit('', w) : p.red(fit(removed[k]!, w));
+      const right = added[k] === undefined ? fit('', w) : p.green(fit(added[k]!, w));
+      rows.push(`${left} │ ${right}`);
+    }
+  }
+  return rows.join('\n') + '\n\n';
+}
+
+export async function compare(ctx: Context, id: string | undefined): Promise<number> {
+  const { io } = ctx;
+  const p = paint(io);
+  const ex = ctx.exercise(id);
+  const dir = join(scratchDir(ctx.root), 'compare', String(process.pid));
+  mkdirSync(dir, { recursive: true });
+  const outs = { mine: join(dir, 'mine.ndjson'), ref: join(dir, 'ref.ndjson') };
+  try {
+    const mine = planJob(ex, { kind: 'exercises' }, { metricsOut: outs.mine }, ctx.root, '-cmp');
+    const ref = planJob(ex, { kind: 'solutions' }, { metricsOut: outs.ref }, ctx.root, '-cmp');
+    if (!mine.ok) throw new DlabExit(mine.error);
+    if (!ref.ok) throw new DlabExit(ref.error);
+    const outcomes = await runJobs([mine.value.job, ref.value.job], { root: ctx.root });
+    const verdict = verdictOf(mine.value, outcomes.get(mine.value.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root);
+    const a = readMetrics(read(outs.mine));
+    const b = readMetrics(read(outs.ref));
+    line(io.stdout, p.bold(`Behaviour of ${ex.id}: yours beside the reference, on the same seeds`));
+    if (!verdict.passed) line(io.stdout, p.yellow('Note: your code does not pass yet, so some runs stopped early and their figures are partial.'));
+    if (b.length === 0) {
+      line(io.stdout, p.dim('This exercise defines no behaviour metrics: it is graded on correctness alone.'));
+      return verdict.passed ? 0 : 1;
+    }
+    line(io.stdout, formatTable(a, b, p));
+    return verdict.passed ? 0 : 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function num(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return Math.abs(x) >= 100 || Number.isInteger(x) ? String(Math.round(x)) : x.toFixed(2);
+}
+
+export function formatTable(mine: readonly Metric[], ref: readonly Metric[], p: Paint): string {
+  const rows = ref.map((r) => {
+    const m = mine.find((x) => x.name === r.name);
+    const ratio = m === undefined || r.value === 0 ? undefined : m.value / r.value;
+    const worse = ratio !== undefined && (r.better === 'lower' ? ratio > 1.5 : ratio < 1 / 1.5);
+    const ratioText = ratio === undefined ? '–' : `${ratio.toFixed(2)}×`;
+    return [r.name, m === undefined ? '–' : `${num(m.value)} ${r.unit}`, `${num(r.value)} ${r.unit}`, worse ? p.yellow(ratioText) : ratioText, `${r.better} is better`];
+  });
+  const head = ['metric', 'yours', 'reference', 'ratio', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => stripAnsi(r[i]!).length)));
+  const fmt = (r: string[]) => r.map((c, i) => c + ' '.repeat(widths[i]! - stripAnsi(c).length)).join('  ');
+  return [p.bold(fmt(head)), ...rows.map((r) => fmt(r.map((c, i) => (i === 4 ? p.dim(c) : c))))].join('\n');
+}
+
+function stripAnsi(s: string): string {
+  return s.replace(/\u001b\[[0-9;]*m/g, '');
+}

@@ -1,0 +1,285 @@
+// `dlab watch`: re-grade on every save, with one warm grader, a file watcher that proves it hears saves
+// (else it polls), single-key actions in a terminal, and JSON events for editors and scripts.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FSWatcher } from 'chokidar';
+import type { Exercise } from '../../core/course.ts';
+import { DlabExit } from '../../core/errors.ts';
+import { shown } from '../../core/paths.ts';
+import type { Verdict } from '../../runner/grade.ts';
+import { GradingSession } from '../../runner/run-jobs.ts';
+import type { Context } from '../context.ts';
+import { line, paint, type Io } from '../io.ts';
+import { renderVerdict } from '../render.ts';
+import { gradeAndRecord, nextSteps } from './grade.ts';
+
+export interface WatchOptions {
+  readonly poll?: boolean;
+  readonly json?: boolean;
+  /** Stop after this many verdicts (tests and benchmarks); unlimited by default. */
+  readonly maxRuns?: number;
+  /** Resolves to stop watching (tests); SIGINT/SIGTERM and `q` stop it too. */
+  readonly until?: Promise<unknown>;
+}
+
+/** One line of `dlab watch --json` (a documented contract). */
+export type WatchEvent =
+  | { readonly event: 'run-start'; readonly id: string }
+  | { readonly event: 'verdict'; readonly id: string; readonly passed: boolean; readonly durationMs: number; readonly failures: Verdict['failures'] };
+
+const DEBOUNCE_MS = 100;
+const PROBE_WAIT_MS = 1_000;
+const POLL_INTERVAL_MS = 300;
+
+/** The exercise's files as the watcher sees them: the folder to watch and which names in it matter. */
+function watchedFiles(ex: Exercise): { dir: string; files: Set<string> } {
+  if (ex.files !== undefined) return { dir: ex.paths.stubDir!, files: new Set(ex.files.map((f) => join(ex.paths.stubDir!, f))) };
+  return { dir: dirname(ex.paths.stub), files: new Set([ex.paths.stub]) };
+}
+
+/**
+ * Watches the exercise's folder (not the file: editors that save by rename replace the file).
+ * Unless told to poll, it first writes a probe file and waits for its event; on network drives and some
+ * WSL set-ups no event comes, and it switches to polling with a notice.
+ */
+async function startWatcher(ex: Exercise, poll: boolean, onChange: () => void, notice: (s: string) => void): Promise<FSWatcher> {
+  const { watch } = await import('chokidar');
+  const { dir, files } = watchedFiles(ex);
+  const probe = join(dir, `.dlab-probe-${process.pid}`);
+  let heardProbe: (() => void) | undefined;
+  const make = (usePolling: boolean) => {
+    const w = watch(dir, {
+      ignoreInitial: true,
+      usePolling,
+      interval: POLL_INTERVAL_MS,
+      depth: ex.files === undefined ? 0 : 8,
+      atomic: true,
+      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+    });
+    w.on('all', (_event, path) => {
+      if (path === probe) heardProbe?.();
+      else if (files.has(path) || (ex.files !== undefined && path.endsWith('.ts'))) onChange();
+    });
+    return new Promise<FSWatcher>((ready) => w.on('ready', () => ready(w)));
+  };
+  if (poll) return make(true);
+  const w = await make(false);
+  const heard = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), PROBE_WAIT_MS);
+    heardProbe = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(probe, 'dlab checks that it hears saves here; this file is deleted at once\n');
+    } catch {
+      clearTimeout(timer);
+      resolve(false);
+    }
+  });
+  heardProbe = undefined;
+  rmSync(probe, { force: true });
+  if (heard) return w;
+  await w.close();
+  notice(`file events do not arrive from ${shown(dir)} (a network drive or WSL?); polling every ${POLL_INTERVAL_MS} ms instead`);
+  return make(true);
+}
+
+function keyHelp(io: Io, passed: boolean): string {
+  const p = paint(io);
+  const keys = [['h', 'hint'], ['d', 'diff'], ['c', 'compare'], ...(passed ? [['n', 'next']] : []), ['l', 'list'], ['r', 're-run'], ['q', 'quit']];
+  return p.dim(keys.map(([k, what]) => `${p.bold(k!)} ${what}`).join('  '));
+}
+
+function passSummary(ctx: Context, ex: Exercise): string {
+  const store = ctx.store();
+  const attempts = store.attempts(ex.id);
+  const first = attempts[0]?.at;
+  const mins = first === undefined ? 0 : Math.max(1, Math.round((Date.now() - first) / 60_000));
+  const hints = store.hintsRevealed(ex.id);
+  return `Solved in ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} over ${mins} min, with ${hints} hint${hints === 1 ? '' : 's'}.`;
+}
+
+export async function watch(ctx: Context, id: string | undefined, opts: WatchOptions = {}): Promise<number> {
+  const { io } = ctx;
+  const p = paint(io);
+  let ex = ctx.exercise(id);
+  ctx.store().setCurrent(ex.id);
+  const json = opts.json === true;
+  const keys = io.interactive && !json;
+  const session = new GradingSession({ root: ctx.root });
+  const emit = (e: WatchEvent) => line(io.stdout, JSON.stringify(e));
+  const say = (s: string) => (json ? line(io.stderr, s) : line(io.stdout, s));
+
+  let running = false;
+  let again = false;
+  let runs = 0;
+  let last: Verdict | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  let extra: string[] = []; // hint or compare output shown under the verdict until the next run
+
+  const draw = () => {
+    if (json) return;
+    if (keys) io.stdout.write('\u001b[2J\u001b[H');
+    const v = last;
+    line(io.stdout, `${p.bold('dlab watch')} ${p.dim('·')} ${ex.id} ${p.dim('·')} ${ex.title}`);
+    line(io.stdout);
+    if (v !== undefined) {
+      line(io.stdout, renderVerdict(v, io));
+      line(io.stdout);
+      if (v.passed) line(io.stdout, p.green(passSummary(ctx, ex)));
+      for (const l of nextSteps(ctx, ex, v)) line(io.stdout, l);
+    }
+    for (const l of extra) line(io.stdout, l);
+    line(io.stdout);
+    line(io.stdout, p.dim(`watching ${[...watchedFiles(ex).files].map((f) => shown(f, io.cwd)).join(', ')}: save to re-grade`));
+    if (keys) line(io.stdout, keyHelp(io, v?.passed === true));
+    else line(io.stdout, p.dim('Ctrl-C to stop'));
+  };
+
+  const run = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    extra = [];
+    try {
+      if (json) emit({ event: 'run-start', id: ex.id });
+      else if (keys) {
+        io.stdout.write('\u001b[2J\u001b[H');
+        line(io.stdout, p.dim(`grading ${ex.id} …`));
+      } else line(io.stdout, p.dim(`grading ${ex.id} …`));
+      last = await gradeAndRecord(ctx, ex, { kind: 'exercises' }, {}, session);
+      runs++;
+      if (json) emit({ event: 'verdict', id: ex.id, passed: last.passed, durationMs: last.durationMs, failures: last.failures });
+      draw();
+    } catch (e) {
+      if (!(e instanceof DlabExit)) throw e;
+      line(io.stderr, `dlab: ${e.error.message}${e.error.next === undefined ? '' : `\n  next: ${e.error.next}`}`);
+    } finally {
+      running = false;
+      if (opts.maxRuns !== undefined && runs >= opts.maxRuns) stop?.();
+      else if (again) {
+        again = false;
+        void run();
+      }
+    }
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void run(), DEBOUNCE_MS);
+  };
+
+  const switchTo = async (next: Exercise) => {
+    ex = next;
+    ctx.store().setCurrent(ex.id);
+    last = undefined;
+    await watcher?.close();
+    watcher = await startWatcher(ex, opts.poll === true, schedule, say);
+    await run();
+  };
+
+  let busy = false; // a key's action (a prompt, a diff) is on screen
+  const onKey = async (key: string) => {
+    if (running || busy) return; // keystrokes during a run are dropped, so the screen is drawn once per run
+    if (key === 'q' || key === '\u0003') return stop?.();
+    busy = true;
+    try {
+      if (key === 'r') await run();
+      else if (key === 'h') {
+        extra = await captureCommand(ctx, async (c) => (await import('./learn.ts')).hint(c, ex.id));
+        draw();
+      } else if (key === 'c') {
+        extra = [p.dim(`comparing with the reference on the same seeds …`)];
+        draw();
+        extra = await captureCommand(ctx, async (c) => (await import('./solution.ts')).compare(c, ex.id));
+        draw();
+      } else if (key === 'd') {
+        setRaw(io, false);
+        io.stdout.write('\u001b[2J\u001b[H');
+        await (await import('./solution.ts')).diff(ctx, ex.id, {});
+        line(io.stdout, p.dim('\npress any key to go back'));
+        setRaw(io, true);
+        await nextKey(io);
+        draw();
+      } else if (key === 'n' && last?.passed === true) {
+        const progress = ctx.store().progress();
+        const next = ctx.course().exercises.find((e) => e.index > ex.index && progress.get(e.id)?.status !== 'passed');
+        if (next !== undefined) await switchTo(next);
+      } else if (key === 'l') {
+        setRaw(io, false);
+        const { select, isCancel } = await import('@clack/prompts');
+        const progress = ctx.store().progress();
+        const picked = await select({
+          message: 'Watch which exercise?',
+          options: ctx.course().exercises.map((e) => ({
+            value: e.id,
+            label: `${progress.get(e.id)?.status === 'passed' ? '✓' : ' '} ${e.id}`,
+            hint: e.title,
+          })),
+          initialValue: ex.id,
+          input: io.stdin,
+          output: io.stdout as unknown as import('node:stream').Writable,
+        });
+        setRaw(io, true);
+        const chosen = isCancel(picked) ? undefined : ctx.course().byId.get(String(picked));
+        if (chosen !== undefined && chosen.id !== ex.id) await switchTo(chosen);
+        else draw();
+      }
+    } finally {
+      busy = false;
+    }
+  };
+
+  const onData = (b: Buffer) => void onKey(b.toString());
+  if (keys) {
+    setRaw(io, true);
+    io.stdin.on('data', onData);
+  }
+  const onSignal = () => stop?.();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    watcher = await startWatcher(ex, opts.poll === true, schedule, say);
+    await run();
+    await Promise.race([stopped, opts.until ?? new Promise(() => undefined)]);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    clearTimeout(timer);
+    if (keys) {
+      io.stdin.removeListener('data', onData);
+      setRaw(io, false);
+      io.stdin.pause();
+    }
+    await watcher?.close();
+    session.close();
+  }
+  return 0;
+}
+
+function setRaw(io: Io, on: boolean): void {
+  if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
+    io.stdin.setRawMode(on);
+    if (on) io.stdin.resume();
+  }
+}
+
+function nextKey(io: Io): Promise<void> {
+  return new Promise((resolve) => io.stdin.once('data', () => resolve()));
+}
+
+/** Runs another command with its output captured, to show it under the verdict. */
+async function captureCommand(ctx: Context, fn: (c: Context) => Promise<number>): Promise<string[]> {
+  let text = '';
+  const io: Io = { ...ctx.io, interactive: false, stdout: { write: (s: string) => (text += s) } };
+  await fn({ ...ctx, io });
+  return ['', ...text.replace(/\n$/, '').split('\n')];
+}
