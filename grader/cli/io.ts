@@ -28,7 +28,7 @@ export function processIo(): Io {
     stdin: process.stdin,
     interactive: outTTY && process.stdin.isTTY === true && env['CI'] === undefined,
     color: force || (outTTY && !noColor),
-    columns: process.stdout.columns ?? 80,
+    columns: process.stdout.columns ?? (Number(env['COLUMNS']) || 80),
     env,
     cwd: process.cwd(),
   };

@@ -96,9 +96,10 @@ function passSummary(ctx: Context, ex: Exercise): string {
   const store = ctx.store();
   const attempts = store.attempts(ex.id);
   const first = attempts[0]?.at;
-  const mins = first === undefined ? 0 : Math.max(1, Math.round((Date.now() - first) / 60_000));
+  const mins = first === undefined ? 0 : Math.round((Date.now() - first) / 60_000);
+  const spent = mins < 1 ? 'in under a minute' : `over ${mins} min`;
   const hints = store.hintsRevealed(ex.id);
-  return `Solved in ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} over ${mins} min, with ${hints} hint${hints === 1 ? '' : 's'}.`;
+  return `Solved in ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} ${spent}, with ${hints} hint${hints === 1 ? '' : 's'}. Press d to see your code beside the reference.`;
 }
 
 export async function watch(ctx: Context, id: string | undefined, opts: WatchOptions = {}): Promise<number> {

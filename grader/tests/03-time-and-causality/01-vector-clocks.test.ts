@@ -1,7 +1,7 @@
 // Hidden tests for 03-time-and-causality/01-vector-clocks: properties of clocks, judged by the test's own oracle.
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { checkProperty } from '@dlab/harness';
+import { checkProperty, metricsWanted, recordMetric } from '@dlab/harness';
 import { stampTrace, vcCompare, vcMerge, vcTick, type TraceEvent, type VC } from '@impl/03-time-and-causality/01-vector-clocks';
 
 const NODES = ['a', 'b', 'c', 'd'] as const;
@@ -118,6 +118,18 @@ describe('vector clocks', () => {
       },
       { seed: 304, numRuns: 150, examples: [[[send('e1', 'a'), recv('e2', 'b', 'e1')]], [[local('e1', 'a'), send('e2', 'a'), recv('e3', 'b', 'e2'), local('e4', 'b')]]] },
     );
+  });
+
+  it.runIf(metricsWanted())('behaviour metrics for dlab compare', () => {
+    // Clocks travel on every message, so their size is the cost a real system pays.
+    const traces = fc.sample(traceArb, { seed: 305, numRuns: 50 });
+    let entries = 0;
+    let events = 0;
+    for (const t of traces) {
+      for (const v of stampTrace(t).values()) entries += Object.keys(v).length;
+      events += t.length;
+    }
+    recordMetric({ name: 'clock entries stored per event', value: entries / events, unit: 'entries', better: 'lower' });
   });
 });
 

@@ -1,0 +1,55 @@
+// Watch mode end to end without a TTY: saves (by rename, as vim does) produce verdict events.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempCourse, type TempCourse } from '../../testing/temp-course.ts';
+import { createContext } from '../context.ts';
+import { testIo } from '../test-io.ts';
+import { watch, type WatchEvent } from './watch.ts';
+
+const ID = '03-time-and-causality/01-vector-clocks';
+let course: TempCourse;
+beforeAll(() => {
+  course = tempCourse();
+});
+afterAll(() => course.dispose());
+
+function saveByRename(path: string, text: string): void {
+  writeFileSync(`${path}.swp~`, text);
+  renameSync(`${path}.swp~`, path);
+}
+
+describe('dlab watch --json', () => {
+  it('grades at start and after every save, one JSON event per line', async () => {
+    const io = testIo({ DLAB_DB: course.db }, course.root);
+    const ctx = createContext(io, course.root);
+    const stub = join(course.root, 'exercises', `${ID}.ts`);
+    const reference = readFileSync(join(course.root, 'solutions', `${ID}.ts`), 'utf8');
+    const events = () =>
+      io
+        .out()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as WatchEvent);
+    const verdicts = () => events().filter((e) => e.event === 'verdict');
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 400 && verdicts().length < n; i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    let stop: () => void = () => undefined;
+    const until = new Promise<void>((r) => (stop = r));
+    const done = watch(ctx, ID, { json: true, until });
+    await waitFor(1);
+    saveByRename(stub, reference.replace('return { ...v, [me]: entry(v, me) + 1 };', 'return { ...v, [me]: entry(v, me) + 2 };'));
+    await waitFor(2);
+    saveByRename(stub, reference);
+    await waitFor(3);
+    stop();
+    expect(await done).toBe(0);
+    ctx.close();
+    const vs = verdicts();
+    expect(vs.map((v) => v.event === 'verdict' && v.passed)).toEqual([false, false, true]);
+    expect(events()[0]).toEqual({ event: 'run-start', id: ID });
+    const second = vs[1]!;
+    if (second.event === 'verdict') expect(second.failures[0]!.test).toContain('vcTick');
+  }, 60_000);
+});
