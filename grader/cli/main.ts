@@ -121,6 +121,19 @@ const COMMANDS: Record<string, Command> = {
     maxArgs: 1,
     run: async (ctx, a, v) => (await import('./commands/grade.ts')).replay(ctx, a[0], { seed: str(v['seed']), path: str(v['path']), target: str(v['target']) }),
   },
+  history: {
+    summary: 'check Jepsen or EDN history files for linearizability',
+    usage: 'dlab history check FILE... --model register|cas-register|kv [--init VALUE] [--json]',
+    options: { ...json, model: { type: 'string' }, init: { type: 'string' } },
+    maxArgs: Number.POSITIVE_INFINITY,
+    run: async (ctx, a, v) => {
+      if (a[0] !== 'check') throw new DlabExit({ code: 'bad-usage', message: `no command 'history ${a[0] ?? ''}'`.trimEnd(), next: 'usage: dlab history check FILE... --model register|cas-register|kv' });
+      const { historyCheck } = await import('../../harness/lincheck/cli.ts');
+      const model = str(v['model']);
+      const init = str(v['init']);
+      return historyCheck({ files: a.slice(1), model: model ?? '', json: v['json'] === true, ...(init === undefined ? {} : { init }) }, ctx.io);
+    },
+  },
   verify: {
     summary: 'for course authors: prove every exercise sound (solution passes, stub fails, mutants rejected)',
     usage: 'dlab verify [--json] [--only id] [--seeds N]',

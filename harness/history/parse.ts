@@ -34,20 +34,21 @@ const INTEGER = /^-?\d+$/;
 
 /** Reads either format, telling them apart by the first line that is not blank. */
 export function parseHistory(text: string): ParseResult {
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    const c = line[0];
-    if (c === '{' || c === '[' || c === '(' || c === ';' || c === '#') return parseEdnHistory(text);
-    if (LOG_LINE.test(line)) return parseJepsenLog(text);
-    return error(
-      'format',
-      `neither a Jepsen log line ("INFO jepsen.util - <process> :<type> :<f> <value>") nor an EDN operation map`,
-      i + 1,
-    );
-  }
-  return { ok: true, format: 'empty', history: [], lines: [] };
+  const start = text.search(/\S/);
+  if (start < 0) return { ok: true, format: 'empty', history: [], lines: [] };
+  const lineStart = text.lastIndexOf('\n', start) + 1;
+  const lineEnd = text.indexOf('\n', start);
+  const line = text.slice(lineStart, lineEnd < 0 ? text.length : lineEnd).trim();
+  const c = line[0];
+  if (c === '{' || c === '[' || c === '(' || c === ';' || c === '#') return parseEdnHistory(text);
+  if (LOG_LINE.test(line)) return parseJepsenLog(text);
+  let lineNo = 1;
+  for (let i = 0; i < lineStart; i++) if (text.charCodeAt(i) === 10) lineNo++;
+  return error(
+    'format',
+    'neither a Jepsen log line ("INFO jepsen.util - <process> :<type> :<f> <value>") nor an EDN operation map',
+    lineNo,
+  );
 }
 
 /**

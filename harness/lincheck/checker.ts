@@ -5,7 +5,7 @@ import type { History } from '../history/types.ts';
 import type { Defined, Model, StateKey } from './model.ts';
 import { valueKey } from './models.ts';
 import { renderCounterexample } from './render.ts';
-import { Outcome, search, type Item, type Limits } from './search.ts';
+import { decide, Outcome, type Item, type Limits } from './search.ts';
 
 export interface CheckOptions {
   /** Wall-clock budget for the search, in ms; when it runs out the verdict is `unknown`. Default 10 000. */
@@ -36,8 +36,9 @@ export interface CounterexampleOp {
 }
 
 /**
- * A smallest illegal sub-history found: `ops` (in invocation order) admit no linearization, while every event
- * of this key before the completion of `ops[culprit]` does.
+ * A small illegal sub-history: `ops` (in invocation order) admit no linearization even with every other operation
+ * of this key invoked by then free to take effect at any moment after its invocation, or never; and (unless
+ * `truncated`) every event of this key before the completion of `ops[culprit]` is linearizable.
  */
 export interface Counterexample {
   readonly model: string;
@@ -51,7 +52,10 @@ export interface Counterexample {
    * outcome of theirs (taking effect at any moment after their invocation, or never) makes `ops` legal.
    */
   readonly others: number;
-  /** True when shrinking ran out of budget and `ops` may not be minimal. */
+  /**
+   * True when shrinking ran out of budget: `ops` may not be minimal, and the history may already fail before the
+   * culprit completes.
+   */
   readonly truncated: boolean;
 }
 
@@ -77,55 +81,75 @@ interface Prepared {
   readonly inputKey: StateKey | undefined;
 }
 
-/**
- * Checks a history against a model. The history lists events in the order they happened (array order is real
- * time; `time` is used only for display). `fail` operations are dropped; `info` operations and invocations that
- * never completed may have taken effect at any time after their invocation, or never.
- */
-export function check<S extends Defined, I, O>(history: History, model: Model<S, I, O>, options: CheckOptions = {}): CheckResult {
-  const started = performance.now();
-  const opt = { ...DEFAULTS, ...options };
-  const limits: Limits = { deadline: started + opt.timeoutMs, maxMemoBytes: opt.maxMemoBytes };
-  const m = model as unknown as Model<S, unknown, unknown>;
-  const paired = pairOperations(history);
-  if (!paired.ok) return { verdict: 'invalid', error: paired.error, ops: 0, durationMs: performance.now() - started };
-  const all = paired.operations;
-  const elapsed = () => performance.now() - started;
+type Prepare =
+  | { readonly ok: true; readonly ops: number; readonly partitions: ReadonlyMap<string, readonly Prepared[]> }
+  | { readonly ok: false; readonly ops: number; readonly error: HistoryError };
 
+/** Pairs, decodes and partitions; the first operation the model cannot read is an error. */
+function prepare<S extends Defined>(history: History, m: Model<S, unknown, unknown>): Prepare {
+  const paired = pairOperations(history);
+  if (!paired.ok) return { ok: false, ops: 0, error: paired.error };
+  const all = paired.operations;
   const partitions = new Map<string, Prepared[]>();
   for (const op of all) {
     if (op.status === 'fail') continue;
     const d = m.decode(op);
     if (typeof d === 'string') {
-      return {
-        verdict: 'invalid',
-        error: { code: 'bad-event', message: `event ${op.invoke}: ${op.f}: ${d}`, index: op.invoke },
-        ops: all.length,
-        durationMs: elapsed(),
-      };
+      const message = `event ${op.invoke}: ${op.f}: ${d}`;
+      return { ok: false, ops: all.length, error: { code: 'bad-event', message, index: op.invoke } };
     }
     const key = m.partition === undefined ? '' : m.partition(op);
     let list = partitions.get(key);
     if (list === undefined) partitions.set(key, (list = []));
     list.push({ op, input: d.input, output: op.status === 'ok' ? d.output : undefined, inputKey: inputKey(d.input) });
   }
+  return { ok: true, ops: all.length, partitions };
+}
 
-  for (const [key, prepared] of partitions) {
-    const outcome = search(m, m.init(), toItems(prepared, Infinity), limits);
+/**
+ * Why `model` cannot check `history` (operations that do not pair up, or that the model cannot read), or
+ * undefined when it can. Cheap: no search.
+ */
+export function validateHistory<S extends Defined, I, O>(history: History, model: Model<S, I, O>): HistoryError | undefined {
+  const p = prepare(history, model as unknown as Model<S, unknown, unknown>);
+  return p.ok ? undefined : p.error;
+}
+
+/**
+ * Checks a history against a model. The history lists events in the order they happened (array order is real
+ * time; `time` is used only for display). `fail` operations are dropped; `info` operations and invocations that
+ * never completed may have taken effect at any time after their invocation, or never. Keys (when the model
+ * partitions) are checked one at a time in order of first appearance, stopping at the first illegal one.
+ */
+export function checkLinearizable<S extends Defined, I, O>(
+  history: History,
+  model: Model<S, I, O>,
+  options: CheckOptions = {},
+): CheckResult {
+  const started = performance.now();
+  const opt = { ...DEFAULTS, ...options };
+  const limits: Limits = { deadline: started + opt.timeoutMs, maxMemoBytes: opt.maxMemoBytes };
+  const m = model as unknown as Model<S, unknown, unknown>;
+  const elapsed = () => performance.now() - started;
+  const p = prepare(history, m);
+  if (!p.ok) return { verdict: 'invalid', error: p.error, ops: p.ops, durationMs: elapsed() };
+
+  for (const [key, prepared] of p.partitions) {
+    const outcome = decide(m, m.init(), toItems(prepared, Infinity), limits);
     if (outcome === Outcome.Linearizable) continue;
     const where = m.partition === undefined ? '' : ` on key ${JSON.stringify(key)}`;
-    if (outcome === Outcome.OutOfTime) {
-      return { verdict: 'unknown', reason: `no answer within the ${opt.timeoutMs} ms budget${where}`, ops: all.length, durationMs: elapsed() };
+    if (outcome === Outcome.Illegal) {
+      const cx = counterexample(m, prepared, limits, opt.minimiseMs, history, m.partition === undefined ? undefined : key);
+      const rendered = renderCounterexample(cx);
+      return { verdict: 'not-linearizable', counterexample: cx, rendered, ops: p.ops, durationMs: elapsed() };
     }
-    if (outcome === Outcome.OutOfMemory) {
-      const mib = Math.round(opt.maxMemoBytes / 1048576);
-      return { verdict: 'unknown', reason: `the search outgrew its ${mib} MiB memory budget${where}`, ops: all.length, durationMs: elapsed() };
-    }
-    const minLimits: Limits = { deadline: performance.now() + opt.minimiseMs, maxMemoBytes: opt.maxMemoBytes };
-    const cx = counterexample(m, prepared, minLimits, history, m.partition === undefined ? undefined : key);
-    return { verdict: 'not-linearizable', counterexample: cx, rendered: renderCounterexample(cx), ops: all.length, durationMs: elapsed() };
+    const reason =
+      outcome === Outcome.OutOfTime
+        ? `no answer within the ${opt.timeoutMs} ms budget${where}`
+        : `the search outgrew its ${Math.round(opt.maxMemoBytes / 1048576)} MiB memory budget${where}`;
+    return { verdict: 'unknown', reason, ops: p.ops, durationMs: elapsed() };
   }
-  return { verdict: 'linearizable', ops: all.length, durationMs: elapsed() };
+  return { verdict: 'linearizable', ops: p.ops, durationMs: elapsed() };
 }
 
 /**
@@ -164,11 +188,16 @@ function toItems(prepared: readonly Prepared[], cut: number, keep?: ReadonlySet<
 function counterexample<S extends Defined>(
   m: Model<S, unknown, unknown>,
   prepared: readonly Prepared[],
-  limits: Limits,
+  checkLimits: Limits,
+  minimiseMs: number,
   history: History,
   key: string | undefined,
 ): Counterexample {
   let truncated = false;
+  // Finding the culprit is part of the answer (the main budget, at least minimiseMs more); shrinking is extra.
+  const now = performance.now();
+  const cutLimits: Limits = { ...checkLimits, deadline: Math.max(checkLimits.deadline, now + minimiseMs) };
+  const limits: Limits = { ...checkLimits, deadline: now + minimiseMs };
   const cuts = prepared
     .filter((p) => p.output !== undefined)
     .map((p) => p.op.complete)
@@ -178,9 +207,7 @@ function counterexample<S extends Defined>(
   let hi = cuts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const tb = performance.now();
-    const o = search(m, m.init(), toItems(prepared, cuts[mid]!), limits);
-    const G = globalThis as any; G.__bs = (G.__bs ?? 0) + performance.now() - tb; G.__bsn = (G.__bsn ?? 0) + 1;
+    const o = decide(m, m.init(), toItems(prepared, cuts[mid]!), cutLimits);
     if (o === Outcome.Illegal) hi = mid;
     else {
       if (o !== Outcome.Linearizable) truncated = true;
@@ -200,33 +227,36 @@ function counterexample<S extends Defined>(
     }
     const keep = new Set(candidate);
     keep.add(culprit);
-    const t0 = performance.now(); const st = { memoEntries: 0 };
-    let o = search(m, m.init(), toItems(prefix, cut, keep, reuse), limits, st);
+    let o = decide(m, m.init(), toItems(prefix, cut, keep, reuse), limits);
     if (o === Outcome.NotIdempotent) {
       // This model's operations cannot be replayed freely (appends): forget outcomes, but use each at most once.
       reuse = false;
-      o = search(m, m.init(), toItems(prefix, cut, keep, reuse), limits, st);
+      o = decide(m, m.init(), toItems(prefix, cut, keep, reuse), limits);
     }
     const res = o === Outcome.Illegal;
-    { const G = globalThis as any; G.__dd = (G.__dd ?? 0) + performance.now() - t0; G.__ddn = (G.__ddn ?? 0) + 1; }
     if (o !== Outcome.Illegal && o !== Outcome.Linearizable) truncated = true;
-    (globalThis as any).__trace?.push({ kept: candidate.length, ok: res, ms: performance.now() - t0, memo: st.memoEntries });
     return res;
   };
-  // Delta debugging: drop chunks, halving the chunk size, then single operations until none can go.
-  for (let chunk = Math.max(1, kept.length >>> 1); ; chunk = chunk >>> 1) {
-    let changed = false;
-    for (let i = 0; i < kept.length; ) {
+  // Delta debugging: drop chunks, halving the chunk size, then single operations until none can go. In a single
+  // pass, the operations after its last removal were tried against the final set already: the next pass stops there.
+  let bound = kept.length;
+  for (let chunk = Math.max(1, kept.length >>> 1); ; chunk = Math.max(1, chunk >>> 1)) {
+    let end = chunk === 1 ? bound : Infinity;
+    let lastRemoval = -1;
+    for (let i = 0; i < Math.min(end, kept.length); ) {
       const candidate = kept.slice(0, i).concat(kept.slice(i + chunk));
       if (test(candidate)) {
         kept = candidate;
-        changed = true;
+        lastRemoval = i;
+        end -= chunk;
       } else {
         i += chunk;
       }
     }
-    if (chunk <= 1 && !changed) break;
-    if (chunk <= 1) chunk = 2;
+    if (chunk === 1) {
+      if (lastRemoval < 0) break;
+      bound = lastRemoval;
+    }
   }
 
   const ops = [...kept, culprit].sort((a, b) => a.op.invoke - b.op.invoke);
@@ -275,6 +305,8 @@ function describeOp<S extends Defined>(m: Model<S, unknown, unknown>, op: Operat
 
 function defaultDescription(op: Operation): string {
   const arg = op.value === undefined || op.value === null ? '' : printEdn(op.value);
-  const res = op.status === 'ok' ? (op.result === undefined ? '' : ` -> ${printEdn(op.result)}`) : ' -> ?';
+  // A result that repeats the argument (Jepsen's habit for writes) says nothing new.
+  const same = op.result === undefined || printEdn(op.result) === printEdn(op.value);
+  const res = op.status === 'ok' ? (same ? '' : ` -> ${printEdn(op.result)}`) : ' -> ?';
   return `${op.f}(${arg})${res}`;
 }

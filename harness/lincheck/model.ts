@@ -44,6 +44,9 @@ export interface Model<State extends Defined, Input = unknown, Output = unknown>
   describe?(op: Operation): string;
 }
 
+/** Any model, whatever its types (for code that only passes models along, such as the CLI). */
+export type AnyModel = Model<Defined, unknown, unknown>;
+
 /** What `defineModel` needs; `decode` may be left out, and then inputs and outputs are the history's values. */
 export interface ModelSpec<State extends Defined, Input, Output> {
   readonly name: string;

@@ -1,13 +1,16 @@
 // The built-in models: a register, a compare-and-set register, and a key-value store checked per key.
 import { printEdn } from '../history/edn.ts';
 import type { Operation } from '../history/operations.ts';
-import type { Decoded, Model, StateKey } from './model.ts';
+import type { AnyModel, Decoded, Model, StateKey } from './model.ts';
 
 /** Structural equality of history values (primitives, arrays, plain objects). */
 export function valueEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
-    return typeof a === 'number' && typeof b === 'bigint' ? BigInt(a) === b : typeof a === 'bigint' && typeof b === 'number' ? a === BigInt(b) : false;
+    // EDN reads big integers as bigints and small ones as numbers; the same integer is one value.
+    if (typeof a === 'number' && typeof b === 'bigint') return Number.isInteger(a) && BigInt(a) === b;
+    if (typeof a === 'bigint' && typeof b === 'number') return Number.isInteger(b) && a === BigInt(b);
+    return false;
   }
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
@@ -183,14 +186,15 @@ export const MODEL_NAMES = ['register', 'cas-register', 'kv'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 /** A built-in model by name (for the CLI), or undefined for an unknown name. */
-export function modelByName(name: string, initial?: unknown): Model<never, never, never> | undefined {
-  const m =
-    name === 'register'
-      ? registerModel(initial)
-      : name === 'cas-register'
-        ? casRegisterModel(initial)
-        : name === 'kv'
-          ? kvModel(initial === undefined || initial === null ? '' : typeof initial === 'string' ? initial : show(initial))
-          : undefined;
-  return m as Model<never, never, never> | undefined;
+export function modelByName(name: string, initial?: unknown): AnyModel | undefined {
+  switch (name) {
+    case 'register':
+      return registerModel(initial);
+    case 'cas-register':
+      return casRegisterModel(initial);
+    case 'kv':
+      return kvModel(initial === undefined || initial === null ? '' : typeof initial === 'string' ? initial : show(initial));
+    default:
+      return undefined;
+  }
 }

@@ -18,15 +18,28 @@ export function renderCounterexample(cx: Counterexample, options: RenderOptions 
   const out: string[] = [];
   const key = cx.key === undefined ? '' : ` on key ${JSON.stringify(cx.key)}`;
   const n = ops.length;
-  out.push(`not linearizable${key}: ${n === 1 ? 'this operation has' : `these ${n} operations have`} no order legal for ${cx.model} that respects real time.`);
-  if (culprit !== undefined) {
-    out.push(`The history is linearizable up to the completion of p${culprit.process}'s ${culprit.description}, which cannot be placed.`);
+  const these = n === 1 ? 'this operation has' : `these ${n} operations have`;
+  out.push(`not linearizable${key}: ${these} no order legal for ${cx.model} that respects real time.`);
+  if (culprit !== undefined && !cx.truncated) {
+    const who = `p${culprit.process}'s ${culprit.description}`;
+    out.push(`The history is linearizable up to the completion of ${who}, which cannot be placed.`);
+  } else if (culprit !== undefined) {
+    out.push(`p${culprit.process}'s ${culprit.description} cannot be placed.`);
   }
-  if (cx.others > 0) {
-    const them = cx.others === 1 ? 'The 1 other operation' : `The ${cx.others} other operations`;
-    out.push(`${them} invoked by then cannot help, whatever their outcome and whenever after their invocation they took effect (or not at all).`);
+  if (cx.others === 1) {
+    out.push(
+      'The 1 other operation invoked by then cannot help, whatever its outcome and whenever after its invocation ' +
+        'it took effect (or not at all).',
+    );
+  } else if (cx.others > 1) {
+    out.push(
+      `The ${cx.others} other operations invoked by then cannot help, whatever their outcomes and whenever after ` +
+        'their invocations they took effect (or not at all).',
+    );
   }
-  if (cx.truncated) out.push('(Shrinking ran out of time: some of these operations may not be needed.)');
+  if (cx.truncated) {
+    out.push('(Shrinking ran out of budget: some of these operations may not be needed, and earlier ones may fail too.)');
+  }
   out.push('');
 
   // Columns: walk the events in history order; a completion must leave room for its label after its invocation.

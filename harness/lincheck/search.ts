@@ -39,6 +39,8 @@ export const Outcome = {
   OutOfMemory: 3,
   /** A reusable item is not idempotent (applying it twice differs from once): reuse could grow states forever. */
   NotIdempotent: 4,
+  /** Linearizable only by using a use-once item more than once (a weak search's answer, not the exact one). */
+  Reused: 5,
 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
@@ -47,11 +49,6 @@ export interface Limits {
   readonly deadline: number;
   /** Bytes the memo table may use before the search gives up. */
   readonly maxMemoBytes: number;
-}
-
-export interface SearchStats {
-  /** Configurations remembered. */
-  memoEntries: number;
 }
 
 // Zobrist keys: one fixed pseudo-random word per operation index, so the hash of a linearized set is kept
@@ -87,10 +84,12 @@ class Memo {
   private ids = new Int32Array(0);
   private bits = new Uint32Array(0);
   private words = 1;
+  private maxBytes = Infinity;
   count = 0;
 
-  reset(words: number): void {
+  reset(words: number, maxBytes: number): void {
     this.words = words;
+    this.maxBytes = maxBytes;
     this.count = 0;
     // A table left large by an earlier search would spread a small search over cold memory.
     if (this.table.length === 0 || this.table.length > 1 << 16) this.allocate(1 << 12);
@@ -112,12 +111,8 @@ class Memo {
     this.gen = 0;
   }
 
-  bytes(): number {
-    return this.count * (this.words * 4 + 16);
-  }
-
-  /** Adds the pair unless present; true if it was added. */
-  add(set: Uint32Array, hash: number, id: number): boolean {
+  /** Adds the pair unless present: ADDED, PRESENT, or FULL when growing would pass the memory budget. */
+  add(set: Uint32Array, hash: number, id: number): number {
     const w = this.words;
     const gen = this.gen;
     const stamp = this.stamp;
@@ -130,12 +125,15 @@ class Memo {
         const base = i * w;
         let k = 0;
         while (k < w && this.bits[base + k] === set[k]) k++;
-        if (k === w) return false;
+        if (k === w) return PRESENT;
       }
       slot = (slot + 1) & mask;
     }
     const i = this.count;
     if (i >= this.hashes.length) {
+      // Doubling: two tables' worth of slots, hashes, ids and bitsets.
+      const next = (this.mask + 1) * 2;
+      if (next * 8 + next * (4 + 2 * this.words) > this.maxBytes) return FULL;
       this.grow();
       return this.add(set, hash, id);
     }
@@ -146,7 +144,7 @@ class Memo {
     this.ids[i] = id;
     const base = i * w;
     for (let k = 0; k < w; k++) this.bits[base + k] = set[k]!;
-    return true;
+    return ADDED;
   }
 
   private grow(): void {
@@ -167,6 +165,9 @@ class Memo {
   }
 }
 
+const ADDED = 1;
+const PRESENT = 0;
+const FULL = 2;
 const memo = new Memo();
 
 function mix(h: number): number {
@@ -184,7 +185,7 @@ export function search<S extends Defined>(
   initial: S,
   items: readonly Item[],
   limits: Limits,
-  stats?: SearchStats,
+  allReusable = false,
 ): Outcome {
   const n = items.length;
   const inputs = new Array<unknown>(n);
@@ -196,7 +197,7 @@ export function search<S extends Defined>(
     const it = items[i]!;
     inputs[i] = it.input;
     outputs[i] = it.output;
-    kind[i] = it.output !== undefined ? 1 : it.reusable === true ? 2 : 0;
+    kind[i] = it.output !== undefined ? 1 : allReusable || it.reusable === true ? 2 : 0;
     if (kind[i] === 1) mustLinearize++;
   }
   if (mustLinearize === 0) return Outcome.Linearizable;
@@ -241,7 +242,7 @@ export function search<S extends Defined>(
   const words = (n + 31) >>> 5;
   const set = new Uint32Array(words);
   const zkeys = zobristKeys(n);
-  memo.reset(words);
+  memo.reset(words, limits.maxMemoBytes);
   const keyOf = model.key === undefined ? (s: S) => s as unknown as StateKey : model.key.bind(model);
   const ids = new Map<StateKey, number>();
   const intern = (s: S): number => {
@@ -263,17 +264,15 @@ export function search<S extends Defined>(
   let remaining = mustLinearize;
   let entry = next[HEAD]!;
   let ticks = 0;
-  const memoLimit = limits.maxMemoBytes;
 
   for (;;) {
     if ((++ticks & 1023) === 0) {
-      if (performance.now() > limits.deadline) return finish(Outcome.OutOfTime);
-      if (memo.bytes() > memoLimit) return finish(Outcome.OutOfMemory);
+      if (performance.now() > limits.deadline) return Outcome.OutOfTime;
     }
     if ((entry & 1) === 0 && entry !== HEAD) {
       const i = entry >>> 1;
       const b = before[i]!;
-      if (b >= 0 && (kind[i] === 2 || (set[b >>> 5]! & (1 << (b & 31))) === 0)) {
+      if (b >= 0 && (set[b >>> 5]! & (1 << (b & 31))) === 0) {
         entry = next[entry]!;
         continue;
       }
@@ -283,13 +282,17 @@ export function search<S extends Defined>(
       if (after !== undefined && (kind[i] === 1 || afterId !== stateId)) {
         const w = i >>> 5;
         const bit = kind[i] === 2 ? 0 : 1 << (i & 31);
-        if (bit === 0) {
+        if (bit === 0 && before[i] === -1) {
+          // Reuse only needs to end, not to be exact: checking an item's first use is enough to stop appends.
+          before[i] = -2;
           const again = model.step(after, inputs[i], undefined);
-          if (again === undefined || intern(again) !== afterId) return finish(Outcome.NotIdempotent);
+          if (again === undefined || intern(again) !== afterId) return Outcome.NotIdempotent;
         }
         set[w]! |= bit;
         const h = bit === 0 ? hash : hash ^ zkeys[i]!;
-        if (memo.add(set, (h ^ Math.imul(afterId + 1, 0x9e3779b1)) | 0, afterId)) {
+        const added = memo.add(set, (h ^ Math.imul(afterId + 1, 0x9e3779b1)) | 0, afterId);
+        if (added === FULL) return Outcome.OutOfMemory;
+        if (added === ADDED) {
           if (sp === stackItem.length) {
             stackItem = grow(stackItem);
             stackId = grow(stackId);
@@ -313,7 +316,7 @@ export function search<S extends Defined>(
           if (kind[i] === 1) {
             next[prev[r]!] = next[r]!;
             prev[next[r]!] = prev[r]!;
-            if (--remaining === 0) return finish(Outcome.Linearizable);
+            if (--remaining === 0) return allReusable && usedTwice() ? Outcome.Reused : Outcome.Linearizable;
           }
           entry = next[HEAD]!;
           continue;
@@ -323,7 +326,7 @@ export function search<S extends Defined>(
       entry = next[entry]!;
     } else {
       // A return (or the end): its operation had to be linearized by now. Undo the last choice.
-      if (sp === 0) return finish(Outcome.Illegal);
+      if (sp === 0) return Outcome.Illegal;
       sp--;
       const i = stackItem[sp]!;
       state = stackState[sp]!;
@@ -347,10 +350,38 @@ export function search<S extends Defined>(
     }
   }
 
-  function finish(o: Outcome): Outcome {
-    if (stats !== undefined) stats.memoEntries = memo.count;
-    return o;
+  /** Whether the path found uses an item that may take effect only once more than once. */
+  function usedTwice(): boolean {
+    const uses = new Uint8Array(n);
+    for (let k = 0; k < sp; k++) {
+      const i = stackItem[k]!;
+      if (kind[i] !== 2 || items[i]!.reusable === true) continue;
+      if (uses[i]++ === 1) return true;
+    }
+    return false;
   }
+}
+
+/**
+ * `search`, answered faster when it can: first with every unknown-outcome item reusable, a weaker question whose
+ * search is much smaller (no subsets of those items to enumerate). Illegal there means illegal here, and a
+ * linearization that used no item twice is one here; otherwise the exact search decides. This is what makes
+ * histories with many timed-out writes cheap to check.
+ */
+export function decide<S extends Defined>(
+  model: Model<S, unknown, unknown>,
+  initial: S,
+  items: readonly Item[],
+  limits: Limits,
+): Outcome {
+  let once = 0;
+  for (const it of items) if (it.output === undefined && it.reusable !== true) once++;
+  if (once > 0) {
+    const weak = search(model, initial, items, limits, true);
+    // A path that used no item twice is a path of the exact search too.
+    if (weak !== Outcome.Reused && weak !== Outcome.NotIdempotent) return weak;
+  }
+  return search(model, initial, items, limits);
 }
 
 function grow(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
