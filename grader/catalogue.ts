@@ -43,6 +43,34 @@ export interface ChapterEntry {
 
 export const CATALOGUE: readonly ChapterEntry[] = [
   {
+    slug: '01-foundations',
+    title: 'Ordering, epochs, retries, commit timestamps',
+    exercises: [
+      {
+        slug: '00-network-lies',
+        title: 'The network lies: a reliable, ordered link',
+        kind: 'simulation',
+        topics: ['001#17', '002:DB4', '000#4'],
+        hints: [
+          'Read the first failure: which payload went missing or arrived twice, and what happened to its frame in the ' +
+            'diagram? A frame sent once may never arrive, so the sender must keep every payload until the peer confirms it.',
+          'Number payloads per peer (1, 2, 3, ...). The sender keeps unacknowledged frames and resends them on a timer ' +
+            'until a cumulative ack covers them. The receiver delivers only the next number it expects, holds frames that ' +
+            'arrive after a gap, never delivers a number at or below what it already delivered, and always acks the ' +
+            'highest number it delivered in order, duplicates included.',
+          "sendReliable: seq = ++lastSeq[to]; unacked[to].set(seq, p); send {kind:'data', seq, payload}; if no timer for " +
+            "`to`, setTimer(30, 'retransmit:' + to). onMessage ack: delete every seq <= upTo from unacked[from]; if none " +
+            'left, cancel the timer. onMessage data: if seq <= delivered[from] do nothing; else if seq > delivered + 1 ' +
+            'buffer it; else deliver it, then deliver buffer[seq+1], buffer[seq+2], ... while present, and advance ' +
+            "delivered. Then send {kind:'ack', upTo: delivered[from]}. onTimer: resend every unacked frame to the peer " +
+            'and set the timer again.',
+        ],
+        mutants: ['no-reorder-buffer', 'dedup-only-last-seq', 'retransmit-once', 'one-counter-for-all-peers', 'ack-what-arrived'],
+        limitMs: 10_000,
+      },
+    ],
+  },
+  {
     slug: '03-time-and-causality',
     title: 'Time & causality',
     exercises: [

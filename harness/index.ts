@@ -1,8 +1,20 @@
 // The harness as exercises and hidden tests see it: `import { ... } from '@dlab/harness'`.
 export { checkProperty, type PropertyOptions } from './property.ts';
-export { PropertyFailure, type FailureFacts } from './report.ts';
-export { runConfig, replayCommand, type RunConfig } from './run-config.ts';
+export { PropertyFailure, writeReplayOut, type FailureFacts } from './report.ts';
+export { runConfig, replayCommand, seedFor, isReplayOf, SEED_STRIDE, type RunConfig } from './run-config.ts';
 export type { History, HistoryEvent, OpType } from './history/types.ts';
+export type { Annotation, Boot, Completion, Ctx, Disk, NodeId, Op, Proc, RpcResult, TimerId } from './sim/types.ts';
+export { createSim, simulate, type AnyProc, type ClockSpec, type Invariant, type NodeView, type RunOptions, type RunResult, type Sim, type SimSpec, type SimStats } from './sim/sim.ts';
+export type { Client } from './sim/client.ts';
+export { FAULT_CODES, describeFault, describeSchedule, sortSchedule, type Fault, type FaultCode, type FaultEvent, type Schedule } from './sim/faults.ts';
+export { DEFAULT_BOUNDS, faultEvent, faultSchedule, type FaultBounds, type ScheduleOptions } from './sim/fault-arbitraries.ts';
+export type { Latency, LinkSpec, NetworkSpec } from './sim/network.ts';
+export { decodeText, encodeText, type SimDisk } from './sim/disk.ts';
+export { WALL_EPOCH } from './sim/clock.ts';
+export { Rng } from './sim/rng.ts';
+export type { Flavor, Trace, TraceEvent, TraceKind } from './sim/trace.ts';
+export { renderDiagram, renderLog, type DiagramOptions } from './sim/render.ts';
+export { runCase, simProperty, type CaseOutcome, type SimCase, type SimPropertyOptions, type World } from './sim/sim-property.ts';
 export { recordMetric, metricsWanted, readMetrics, type Metric } from './metrics.ts';
 export * from './lincheck/index.ts';
 export { pairOperations, parseEdnHistory, parseHistory, parseJepsenLog, parseInitValue, type Operation, type ParseResult } from './history/index.ts';

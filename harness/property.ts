@@ -1,7 +1,6 @@
 // Pure fast-check properties with dlab's failure report: plain-words property, counterexample, seed, replay.
 import fc from 'fast-check';
-import { appendFileSync } from 'node:fs';
-import { PropertyFailure } from './report.ts';
+import { PropertyFailure, writeReplayOut } from './report.ts';
 import { isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from './run-config.ts';
 
 export interface PropertyOptions {
@@ -44,9 +43,7 @@ export function checkProperty<Ts extends [unknown, ...unknown[]]>(
   const prop = fc.property(...(arbs as unknown as [fc.Arbitrary<unknown>]), ((...args: unknown[]) => predicate(...(args as Ts))) as never);
   const details = fc.check(prop as unknown as fc.IProperty<Ts>, params);
   if (!details.failed) {
-    if (replaying && cfg.replayOut !== undefined) {
-      appendFileSync(cfg.replayOut, `Property holds for this case: ${property}\nSeed ${seed}${cfg.replay?.path !== undefined ? `, path ${cfg.replay.path}` : ''}\n`);
-    }
+    if (replaying) writeReplayOut(`✓ ${property}\n  this case passes now (seed ${seed}${cfg.replay?.path !== undefined ? `, path ${cfg.replay.path}` : ''})\n`, cfg);
     return;
   }
   const example = details.counterexample === null ? '(none)' : details.counterexample.map(show).join(', ');
@@ -59,7 +56,7 @@ export function checkProperty<Ts extends [unknown, ...unknown[]]>(
     `Found after ${details.numRuns} run${details.numRuns === 1 ? '' : 's'}, shrunk ${details.numShrinks} time${details.numShrinks === 1 ? '' : 's'}; seed ${details.seed}, path ${details.counterexamplePath ?? '-'}`,
     `Replay: ${replay}`,
   ].join('\n');
-  if (replaying && cfg.replayOut !== undefined) appendFileSync(cfg.replayOut, report + '\n');
+  if (replaying) writeReplayOut(report + '\n', cfg);
   throw new PropertyFailure(report, {
     property,
     seed: details.seed,

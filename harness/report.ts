@@ -1,4 +1,6 @@
 // The one error a hidden test throws when a property fails: a readable report plus the data to replay it.
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { runConfig, type RunConfig } from './run-config.ts';
 
 export interface FailureFacts {
   /** The violated property, in plain words ("every node replays the same order"). */
@@ -23,5 +25,18 @@ export class PropertyFailure extends Error {
     super(report);
     this.name = 'PropertyFailure';
     this.dlab = { ...facts };
+  }
+}
+
+const replayFilesWritten = new Set<string>();
+
+/** Writes text to runConfig().replayOut: the first write in a process replaces the file, later ones append. */
+export function writeReplayOut(text: string, cfg: RunConfig = runConfig()): void {
+  const out = cfg.replayOut;
+  if (out === undefined) return;
+  if (replayFilesWritten.has(out) && existsSync(out)) appendFileSync(out, '\n' + text);
+  else {
+    writeFileSync(out, text);
+    replayFilesWritten.add(out);
   }
 }

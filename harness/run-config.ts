@@ -10,8 +10,6 @@ export interface RunConfig {
    * seed is `base + seedShift * SEED_STRIDE` (see seedFor), so every seed still names the property it came from.
    */
   readonly seedShift: number;
-  /** Extra fresh seeds asked for with `--explore N` (never part of the recorded verdict). */
-  readonly explore: number;
   /** Set by `dlab replay`: run only this case and print the full trace. */
   readonly replay: { readonly seed: number; readonly path: string | undefined } | undefined;
   /** The `--target` the learner graded, so that a replay command can name it again. */
@@ -25,7 +23,6 @@ export interface RunConfig {
 export const ENV = {
   exercise: 'DLAB_EXERCISE',
   seedShift: 'DLAB_SEED_SHIFT',
-  explore: 'DLAB_EXPLORE',
   replay: 'DLAB_REPLAY',
   target: 'DLAB_TARGET',
   replayOut: 'DLAB_REPLAY_OUT',
@@ -52,7 +49,6 @@ export function runConfig(env: Readonly<Record<string, string | undefined>> = pr
   return {
     exercise: env[ENV.exercise] || undefined,
     seedShift: int(env[ENV.seedShift], 0),
-    explore: Math.max(0, int(env[ENV.explore], 0)),
     replay,
     target: target === undefined || target === '' || target === 'exercises' ? undefined : target,
     replayOut: env[ENV.replayOut] || undefined,

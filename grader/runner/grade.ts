@@ -41,7 +41,6 @@ export interface Verdict {
 export interface GradeOptions {
   /** runConfig().seedShift for this run (0 for a graded run). */
   readonly seedShift?: number;
-  readonly explore?: number;
   /** `dlab replay`: the case to run, and the file its report goes to. */
   readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string };
   /** `dlab compare`: the file the hidden test appends behaviour metrics to. */
@@ -63,7 +62,7 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
   const entry = materialize(ex, target, root);
   if (!entry.ok) return entry;
   const label = targetLabel(target);
-  const env: Record<string, string> = { [ENV.exercise]: ex.id, [ENV.seedShift]: String(opts.seedShift ?? 0), [ENV.explore]: String(opts.explore ?? 0) };
+  const env: Record<string, string> = { [ENV.exercise]: ex.id, [ENV.seedShift]: String(opts.seedShift ?? 0) };
   if (target.kind !== 'exercises') env[ENV.target] = label;
   if (opts.replay !== undefined) {
     env[ENV.replay] = opts.replay.path === undefined ? String(opts.replay.seed) : `${opts.replay.seed}:${opts.replay.path}`;

@@ -1,4 +1,5 @@
 // Simulator throughput benchmarks: `npx tsx harness/sim/bench.ts` prints one JSON line per figure.
+import { pathToFileURL } from 'node:url';
 import { createSim } from './sim.ts';
 import type { Ctx, NodeId, Proc } from './types.ts';
 
@@ -67,6 +68,6 @@ export async function benchmarks(): Promise<BenchResult[]> {
   ];
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   for (const r of await benchmarks()) console.log(JSON.stringify(r));
 }

@@ -50,19 +50,6 @@ export function sampleLatency(l: Latency, rng: Rng): number {
   }
 }
 
-function describeLatency(l: Latency): string {
-  switch (l.dist) {
-    case 'fixed':
-      return `${l.ms} ms`;
-    case 'uniform':
-      return `${l.min}–${l.max} ms`;
-    case 'exponential':
-      return `${l.min} ms + exp(mean ${l.mean})`;
-    case 'pareto':
-      return `pareto(${l.min} ms, α ${l.alpha}, ≤ ${l.max} ms)`;
-  }
-}
-
 /**
  * Link state for n endpoints (nodes then clients), as flat n×n arrays so a send costs a few array reads.
  * Every decision draws from one stream, in send order, so the same run makes the same decisions.
@@ -187,12 +174,6 @@ export class Network {
       for (let t = 0; t < n; t++) this.blocked[f * n + t] = this.group[f] !== this.group[t] ? 1 : 0;
     }
     for (const k of this.oneWay) this.blocked[k] = 1;
-  }
-
-  /** One line per setting that differs from a perfect network, for reports. */
-  describe(): string {
-    const first = this.latency[0];
-    return first === undefined ? 'no links' : `latency ${describeLatency(first)}`;
   }
 }
 

@@ -121,9 +121,9 @@ export function describeEvent(e: TraceEvent, payloadWidth = 48): string {
     case 'timer':
       return e.detail === '' ? `${e.node ?? '?'} timer ${brief(e.data, payloadWidth)}` : `${e.node ?? '?'} ${e.detail} ${brief(e.data, payloadWidth)}`;
     case 'crash':
-      return `${e.node ?? '?'} CRASH${e.detail !== '' ? ` (${e.detail})` : ''}${isFault(e.data) ? `: ${e.data.code} ${describeFault(e.data)}` : ''}`;
+      return `${isFault(e.data) ? `${e.data.code}: ${describeFault(e.data)}` : `${e.node ?? '?'} crashed`}${e.detail !== '' ? ` (${e.detail})` : ''}`;
     case 'restart':
-      return `${e.node ?? '?'} restart (boot ${String(e.data)}, recovered)`;
+      return `${e.node ?? '?'} restarts (boot ${String(e.data)}, recovered)`;
     case 'fault':
       return isFault(e.data) ? `${e.data.code}: ${describeFault(e.data)}` : `fault ${brief(e.data, payloadWidth)}`;
     case 'note':
@@ -137,11 +137,23 @@ export function describeEvent(e: TraceEvent, payloadWidth = 48): string {
   }
 }
 
+/** Times with as many decimals as the busiest of them needs (up to 3), so a column of them lines up. */
+function timeFormat(events: readonly TraceEvent[]): (t: number) => string {
+  let decimals = 0;
+  for (const e of events) {
+    const s = ms(e.time);
+    const dot = s.indexOf('.');
+    if (dot >= 0) decimals = Math.max(decimals, s.length - dot - 1);
+  }
+  return (t) => t.toFixed(decimals);
+}
+
 /** The kept trace (or a window of it) as one line per event: time, then what happened. */
 export function renderLog(trace: Trace, opts: DiagramOptions = {}): string {
   const events = windowOf(trace, opts);
-  const tw = Math.max(1, ...events.map((e) => ms(e.time).length));
-  return events.map((e) => `${ms(e.time).padStart(tw)}  ${e.kind.padEnd(7)}  ${describeEvent(e, opts.payloadWidth)}`).join('\n');
+  const fmt = timeFormat(events);
+  const tw = Math.max(1, ...events.map((e) => fmt(e.time).length));
+  return events.map((e) => `${fmt(e.time).padStart(tw)}  ${e.kind.padEnd(7)}  ${describeEvent(e, opts.payloadWidth)}`).join('\n');
 }
 
 function windowOf(trace: Trace, opts: DiagramOptions): TraceEvent[] {
@@ -188,7 +200,8 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
   };
   for (const e of trace.events(trace.first, from)) apply(e);
 
-  const tw = Math.max(6, ...window.map((e) => ms(e.time).length));
+  const fmt = timeFormat(window);
+  const tw = Math.max(6, ...window.map((e) => fmt(e.time).length));
   const width = shown.length * cw;
   const header = ' '.repeat(tw) + '  ' + shown.map((n) => n.padEnd(cw)).join('').trimEnd();
   const lines: string[] = [];
@@ -261,7 +274,7 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
     apply(e);
     const label = describeEvent(e, opts.payloadWidth);
     const cells = row.join('').trimEnd().padEnd(width);
-    lines.push(`${ms(e.time).padStart(tw)}  ${cells}  ${color && tint !== '' ? tint + label + RESET : label}`.trimEnd());
+    lines.push(`${fmt(e.time).padStart(tw)}  ${cells}  ${color && tint !== '' ? tint + label + RESET : label}`.trimEnd());
   }
   return lines.join('\n');
 }

@@ -14,7 +14,6 @@ import { K, Trace } from './trace.ts';
 import type { Annotation, Ctx, Disk, NodeId, Proc, RpcResult, TimerId } from './types.ts';
 
 // The types of a learner's messages are the learner's own; the simulator only carries them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyProc = Proc<any, any, any>;
 
 /** Initial clock differences between nodes (each node draws its own within these bounds). */
@@ -157,6 +156,8 @@ const WORLD = -1;
 const QUIET_TICKS = 32;
 const MAX_DRAIN_TICKS = 100_000;
 const DEFAULT_MAX_STEPS = 500_000;
+/** Events after each boot that drain regardless, to notice a node whose sync handlers start async work. */
+const PROBE_EVENTS = 16;
 
 /** One scheduled thing. A single shape for every kind keeps the hot path monomorphic. */
 class Ev implements Queued {
@@ -202,8 +203,10 @@ class Slot {
   fsyncMs = 0;
   /** Time this handler has spent stalled in slow fsyncs: later sends and timers leave that much later. */
   stall = 0;
-  /** Once a handler returned a promise or used rpc/sleep, drain microtasks after each of its events. */
+  /** Once a handler returned a promise, used rpc/sleep, or acted from a continuation, drain microtasks after each of its events. */
   async = false;
+  /** Events left that drain anyway, to catch async code that a sync-looking handler started. */
+  probe = 0;
   restart: Ev | undefined = undefined;
   readonly pending = new Map<number, Pending>();
   readonly clock = new NodeClock();
@@ -258,7 +261,7 @@ class NodeCtx implements Ctx<unknown> {
     this.id = slot.id;
     this.peers = e.nodes.filter((n) => n !== slot.id);
     this.disk = slot.disk.view(() => {
-      e.activity++;
+      e.touch(slot);
       return this.alive();
     });
   }
@@ -322,6 +325,8 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   now = 0;
   /** Counts simulator calls; the microtask drain stops once it has not moved for a while. */
   activity = 0;
+  /** True while an event's handler runs synchronously; a node acting when it is false runs async code. */
+  private dispatching = false;
 
   private readonly slots: Slot[];
   private readonly index = new Map<NodeId, number>();
@@ -330,6 +335,8 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   private readonly worldRand: Rng;
   private readonly factory: (id: NodeId) => AnyProc;
   private readonly timers = new Map<number, Ev>();
+  /** Ids of duplicated messages one copy of which has arrived (or been dropped) already. */
+  private readonly twinSeen = new Set<number>();
   private readonly maxSteps: number;
   private readonly copy: boolean;
   private current = WORLD;
@@ -375,16 +382,13 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     }
 
     const sched = sortSchedule(spec.faults ?? []);
-    for (const f of sched) {
-      for (const n of nodesNamed(f)) {
-        if (!this.index.has(n)) throw new Error(`the fault schedule names an unknown node ${JSON.stringify(n)}: ${describeFault(f)}`);
-      }
-    }
+    for (const f of sched) this.validate(f);
     this.schedule = sched;
+    // Faults first: a fault at time t applies before anything else that happens at t (even the boot).
+    for (const f of sched) this.push(new Ev(EV_FAULT, WORLD, WORLD, 0, 0, 0, 0, f), Math.max(0, f.at));
     for (const s of this.slots) if (!s.isClient) this.push(new Ev(EV_BOOT, s.idx, WORLD, 0, 0, 0, 0, false), 0);
     const workload = spec.workload;
     if (workload !== undefined) this.push(new Ev(EV_CALL, WORLD, WORLD, 0, 0, 0, 0, () => workload(this)), 0);
-    for (const f of sched) this.push(new Ev(EV_FAULT, WORLD, WORLD, 0, 0, 0, 0, f), Math.max(0, f.at));
   }
 
   // ---- the world's API -------------------------------------------------------------------------
@@ -398,11 +402,18 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     if (!s.up || s.proc === undefined) return undefined;
     this.activity++;
     const prev = this.current;
+    const wasDispatching = this.dispatching;
     this.current = s.idx;
+    this.dispatching = true;
     try {
       return fn(s.proc);
+    } catch (e) {
+      // Blame the node whose code threw, not the workload that called it.
+      this.failWith(e, s.idx);
+      throw e;
     } finally {
       this.current = prev;
+      this.dispatching = wasDispatching;
     }
   }
 
@@ -417,8 +428,17 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   fault(f: Fault): void {
-    for (const n of nodesNamed(f)) this.slotOf(n);
+    this.validate(f);
     this.applyFault(f);
+  }
+
+  /** Throws if a fault names an endpoint that does not exist, or a client where only a node makes sense. */
+  private validate(f: Fault): void {
+    for (const n of nodesNamed(f)) {
+      const i = this.index.get(n);
+      if (i === undefined) throw new Error(`the fault names an unknown node ${JSON.stringify(n)}: ${describeFault(f)}`);
+      if ('node' in f && (this.slots[i] as Slot).isClient) throw new Error(`${f.code} faults apply to nodes, not to client ${n}`);
+    }
   }
 
   pending(): number {
@@ -444,12 +464,14 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     const invariant = opts.invariant;
     const q = this.queue;
     const slots = this.slots;
-    this.running = true;
     const restore = installGlobals(this);
+    this.running = true;
     try {
       for (;;) {
         const ev = q.peek();
         if (ev === undefined) {
+          // Nothing left to happen: time still passes up to `until`.
+          if (until !== Infinity) this.now = Math.max(this.now, until);
           return this.end({ kind: 'ok', reason: 'quiescent' });
         }
         if (ev.time > until) {
@@ -469,8 +491,10 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
         this.now = ev.time;
         this.stats.steps++;
         this.resolved = false;
+        this.dispatching = true;
         const needDrain = this.dispatch(ev, target);
-        if (needDrain || this.resolved || (target !== undefined && target.async)) {
+        this.dispatching = false;
+        if (needDrain || this.resolved || (target !== undefined && (target.async || target.probe-- > 0))) {
           this.current = ev.node;
           await this.drain();
           this.current = WORLD;
@@ -608,17 +632,23 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   private push(ev: Ev, time: number): Ev {
-    ev.time = time;
+    ev.time = roundTime(time);
     this.queue.push(ev);
     return ev;
   }
 
   // ---- messages --------------------------------------------------------------------------------
 
+  /** Notes a node's call into the simulator; one made outside a handler comes from async code. */
+  touch(s: Slot): void {
+    this.activity++;
+    if (!this.dispatching) s.async = true;
+  }
+
   send(from: Slot, toId: NodeId, msg: unknown, flavor: number, ref: number): void {
     const to = this.index.get(toId);
     if (to === undefined) throw new Error(`${from.id} sent a message to unknown node ${JSON.stringify(toId)} (nodes: ${this.nodes.join(', ')})`);
-    this.activity++;
+    this.touch(from);
     const id = ++this.msgSeq;
     const t = this.now + from.stall;
     const payload = this.copy ? structuredClone(msg) : msg;
@@ -630,8 +660,10 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     if (net.isLost(f, to)) return this.dropAtSend(t, to, f, id, flavor, payload, 'lost');
     const gen = (this.slots[to] as Slot).crashes;
     this.stats.inFlight++;
-    this.push(new Ev(EV_DELIVER, to, f, id, gen, flavor, ref, payload), t + net.delay(f, to));
+    const ev = this.push(new Ev(EV_DELIVER, to, f, id, gen, flavor, ref, payload), t + net.delay(f, to));
     if (net.isDuplicated(f, to)) {
+      // Both copies carry DUP; whichever arrives second is the one the trace calls the duplicate.
+      ev.flavor |= DUP;
       this.stats.duplicated++;
       this.stats.inFlight++;
       this.push(new Ev(EV_DELIVER, to, f, id, gen, flavor | DUP, ref, payload), t + net.delay(f, to));
@@ -646,10 +678,15 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   private deliver(ev: Ev, s: Slot): boolean {
     this.stats.inFlight--;
     const flavor = ev.flavor & 7;
+    let second = false;
+    if (ev.flavor & DUP) {
+      second = this.twinSeen.delete(ev.id);
+      if (!second) this.twinSeen.add(ev.id);
+    }
     let why: DropReason | undefined;
     if (!s.up) why = 'node down';
     else if (s.crashes !== ev.gen) why = 'receiver restarted';
-    else if (s.proc === undefined && (flavor === FL_MSG || flavor === FL_RPC)) why = 'no handler';
+    else if (s.proc === undefined && flavor !== FL_RPC_REPLY && flavor !== FL_REPLY) why = 'no handler';
     if (why !== undefined) {
       this.stats.dropped++;
       this.trace.record(K.drop, this.now, ev.node, ev.from, ev.id, flavor, why, ev.data);
@@ -659,7 +696,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     const from = (this.slots[ev.from] as Slot).id;
     if (flavor === FL_RPC_REPLY || flavor === FL_REPLY) {
       const p = s.pending.get(ev.ref);
-      this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, p === undefined ? 'late' : ev.flavor & DUP ? 'duplicate' : undefined, ev.data);
+      this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, p === undefined ? (second ? 'duplicate' : 'late') : undefined, ev.data);
       if (p === undefined) return false;
       s.pending.delete(ev.ref);
       p.timeout.kind = EV_CANCELLED;
@@ -667,7 +704,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
       p.resolve({ ok: true, value: ev.data });
       return false;
     }
-    this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, ev.flavor & DUP ? 'duplicate' : undefined, ev.data);
+    this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, second ? 'duplicate' : undefined, ev.data);
     const proc = s.proc as AnyProc;
     const data = ev.data;
     if (flavor === FL_MSG) {
@@ -746,7 +783,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   // ---- timers ----------------------------------------------------------------------------------
 
   addTimer(s: Slot, ms: number, data: string | TimerCallback, period: number): TimerId {
-    this.activity++;
+    this.touch(s);
     const id = ++this.timerSeq;
     const delay = s.clock.realDelay(Number.isFinite(ms) ? ms : 0) + s.stall;
     const ev = new Ev(EV_TIMER, s.idx, WORLD, id, s.inc, period, 0, data);
@@ -795,9 +832,9 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   private boot(s: Slot, recovered: boolean): boolean {
     s.up = true;
     s.inc++;
-    s.pausedUntil = 0;
     s.stall = 0;
     s.async = false;
+    s.probe = PROBE_EVENTS;
     s.clock.boot(this.now, s.sysRand.int(1_000, 1_000_000));
     const ctx = new NodeCtx(this, s, s.inc);
     s.ctx = ctx;
@@ -841,7 +878,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   annotate(s: Slot, event: Readonly<Record<string, unknown>>): void {
-    this.activity++;
+    this.touch(s);
     const a: Annotation = { time: this.now + s.stall, node: s.id, event };
     this.annotations.push(a);
     this.trace.record(K.note, a.time, s.idx, -1, 0, -1, undefined, event);
@@ -886,7 +923,8 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
         break;
       case 'G': {
         const s = this.slots[node] as Slot;
-        if (s.up) s.pausedUntil = Math.max(s.pausedUntil, this.now + Math.max(0, f.ms));
+        // A crashed node cannot pause; one that has not booted yet (a fault at t=0) can.
+        if (s.up || s.inc === 0) s.pausedUntil = Math.max(s.pausedUntil, this.now + Math.max(0, f.ms));
         break;
       }
       case 'SK':
@@ -918,7 +956,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
       if (!s.up) {
         if (s.restart !== undefined) s.restart.kind = EV_CANCELLED;
         s.restart = undefined;
-        if (this.boot(s, true)) s.async = true;
+        if (this.boot(s, true)) this.resolved = true;
       }
     }
   }

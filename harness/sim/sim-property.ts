@@ -1,0 +1,228 @@
+// simProperty: runs a world under many fault schedules, shrinks a failure, and throws dlab's failure report.
+import fc from 'fast-check';
+import { PropertyFailure, writeReplayOut } from '../report.ts';
+import { isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from '../run-config.ts';
+import { describeSchedule, type FaultEvent, type Schedule } from './faults.ts';
+import { ms } from './format.ts';
+import { hashString } from './rng.ts';
+import { createSim, type AnyProc, type Invariant, type RunResult, type Sim, type SimSpec } from './sim.ts';
+
+/** One case: the world's seed and the faults it suffers. */
+export interface SimCase {
+  readonly seed: number;
+  readonly schedule: Schedule;
+}
+
+/** A world for one case, plus its checks. The spec's seed and faults come from the case. */
+export interface World<P extends AnyProc = AnyProc> extends Omit<SimSpec<P>, 'seed' | 'faults' | 'traceLimit'> {
+  /** Safety, checked after every event: return (or throw) what is wrong. */
+  readonly invariant?: Invariant<P>;
+  /** Liveness and efficiency, checked once after the heal and the settle window: return (or throw) what is wrong. */
+  readonly check?: (sim: Sim<P>) => string | undefined | void;
+}
+
+export interface SimPropertyOptions<P extends AnyProc = AnyProc> {
+  /** The property in plain words: the first line a learner reads when it fails. */
+  readonly property: string;
+  /** Builds a fresh world for each case (fresh state for the checks, too). */
+  readonly world: (c: SimCase) => World<P>;
+  /** Schedules to try (see faultSchedule); default: no faults. */
+  readonly faults?: fc.Arbitrary<Schedule>;
+  /** Hand-written cases tried first, in order ("killer seeds"): they make a classic bug fail fast. */
+  readonly killers?: readonly SimCase[];
+  /** Cases in a graded run, killers included (default 100). */
+  readonly runs?: number;
+  /** Faults fall in [0, horizonMs); at horizonMs everything heals (H). */
+  readonly horizonMs: number;
+  /** Calm after the heal before `check` runs (default: horizonMs). */
+  readonly settleMs?: number;
+  /** Events one case may process before it fails as a livelock (default 200 000). */
+  readonly maxSteps?: number;
+  /**
+   * The fixed fast-check seed, in [0, 65536) and distinct within the test file (default: derived from
+   * `property`). Runs use seedFor(seed) (run-config.ts), so a replayed seed names its property.
+   */
+  readonly seed?: number;
+  /** Cases spent on shrinking a failure, at most (default 250). */
+  readonly maxShrinks?: number;
+  /** Trace events shown in the report's diagram (default 40). */
+  readonly window?: number;
+}
+
+/** How one case went. */
+export type CaseOutcome =
+  | { readonly ok: true; readonly sim: Sim }
+  | { readonly ok: false; readonly sim: Sim; readonly result: RunResult; readonly why: string };
+
+const MAX_SEED = 0x7fffffff;
+
+/** Runs one case: the world, its faults, then H at the horizon, the settle window, and the final check. */
+export async function runCase<P extends AnyProc>(opts: SimPropertyOptions<P>, c: SimCase, traceLimit = 10_000): Promise<CaseOutcome> {
+  const { invariant, check, ...spec } = opts.world(c);
+  const heal: FaultEvent = { at: opts.horizonMs, code: 'H' };
+  const sim = createSim<P>({ ...spec, seed: c.seed, faults: [...c.schedule, heal], maxSteps: spec.maxSteps ?? opts.maxSteps ?? 200_000, traceLimit });
+  const until = opts.horizonMs + (opts.settleMs ?? opts.horizonMs);
+  const result = await sim.run(invariant === undefined ? { until } : { until, invariant });
+  const anySim = sim as unknown as Sim;
+  switch (result.kind) {
+    case 'violation':
+      return { ok: false, sim: anySim, result, why: `safety violated at t=${ms(result.time)} ms: ${result.message}` };
+    case 'livelock':
+      return { ok: false, sim: anySim, result, why: result.message };
+    case 'error':
+      return { ok: false, sim: anySim, result, why: result.message };
+    case 'ok':
+      break;
+  }
+  if (check !== undefined) {
+    let v: string | undefined | void;
+    try {
+      v = check(sim);
+    } catch (e) {
+      v = e instanceof Error ? e.message : String(e);
+    }
+    if (typeof v === 'string') {
+      return { ok: false, sim: anySim, result, why: `after the heal at t=${ms(opts.horizonMs)} ms and ${ms(until - opts.horizonMs)} ms to settle: ${v}` };
+    }
+  }
+  return { ok: true, sim: anySim };
+}
+
+class CaseFailed extends Error {}
+
+
+interface Found {
+  readonly c: SimCase;
+  readonly seed: number;
+  readonly path: string | undefined;
+  readonly runs: number;
+  readonly shrinks: number;
+  /** Why the case failed when fast-check ran it. */
+  readonly why: string;
+}
+
+function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, out: CaseOutcome & { ok: false }, cfg: RunConfig, full: boolean, reproduced: boolean): string {
+  const killers = opts.killers?.length ?? 0;
+  const index = found.path === undefined ? NaN : Number(found.path.split(':')[0]);
+  const origin = index < killers ? ` (hand-written case ${index + 1})` : '';
+  const settle = opts.settleMs ?? opts.horizonMs;
+  const n = found.c.schedule.length;
+  const window = opts.window ?? 40;
+  const diagram = full
+    ? out.sim.diagram({ to: out.result.traceEnd })
+    : out.sim.diagram({ to: out.result.traceEnd, last: window });
+  const lines = [
+    `✗ ${opts.property}`,
+    `  ${out.why.split('\n').join('\n  ')}`,
+    ...(reproduced ? [] : ['  (this failure did not happen again when the case was re-run: does your code keep state outside its node, in a module-level variable?)']),
+    '',
+    `  seed ${found.seed}${found.path !== undefined ? ` · path ${found.path}` : ''} · world seed ${found.c.seed}${origin} · ` +
+      (full ? 'replayed' : `found after ${found.runs} case${found.runs === 1 ? '' : 's'}, shrunk ${found.shrinks} time${found.shrinks === 1 ? '' : 's'}`),
+    `  fault schedule${found.shrinks > 0 ? ' (shrunk)' : ''}, ${n} event${n === 1 ? '' : 's'}; then H at t=${opts.horizonMs} ms and ${settle} ms to settle:`,
+    describeSchedule(found.c.schedule, '    '),
+    '',
+    full
+      ? `  space-time diagram of the whole run, up to the failure:`
+      : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
+    diagram
+      .split('\n')
+      .map((l) => '    ' + l)
+      .join('\n'),
+    ...(out.result.kind === 'ok' ? [`    … the final check ran at t=${ms(out.result.time)} ms${quietSince(out.sim, out.result.traceEnd)}`] : []),
+    '',
+    `  replay: ${replayCommand(found.seed, found.path, cfg)}`,
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * Checks a property of a simulated world over many fault schedules, deterministically: fixed seeds
+ * (shifted by runConfig().seedShift), the hand-written killers first, then generated schedules; a failure
+ * is shrunk and thrown as a PropertyFailure whose message is the whole report. Under `dlab replay`
+ * (runConfig().replay) it runs exactly that case and writes the report with the whole diagram to
+ * runConfig().replayOut. (`dlab check --explore N` re-runs the whole file on other seed families.)
+ */
+export async function simProperty<P extends AnyProc>(opts: SimPropertyOptions<P>, cfg: RunConfig = runConfig()): Promise<void> {
+  const killers = opts.killers ?? [];
+  const arb = fc.record({
+    seed: fc.noShrink(fc.integer({ min: 0, max: MAX_SEED })),
+    schedule: (opts.faults ?? fc.constant([])) as fc.Arbitrary<Schedule>,
+  });
+  const examples = killers.map((k) => [k] as [SimCase]);
+  const base = opts.seed ?? hashString(opts.property) % SEED_STRIDE;
+  if (!Number.isInteger(base) || base < 0 || base >= SEED_STRIDE) throw new Error(`simProperty(${JSON.stringify(opts.property)}): seed ${base} must be an integer in [0, ${SEED_STRIDE})`);
+  const runs = Math.max(opts.runs ?? 100, killers.length);
+  const maxShrinks = opts.maxShrinks ?? 250;
+
+  const attempt = async (seed: number, numRuns: number, path: string | undefined): Promise<Found | 'passed'> => {
+    let failures = 0;
+    let afterFailure = 0;
+    let last: SimCase | undefined;
+    const prop = fc.asyncProperty(arb, async (c) => {
+      // Past the shrink budget every case "passes", so fast-check stops at the smallest failure found so far.
+      if (failures > 0 && ++afterFailure > maxShrinks) return true;
+      last = c;
+      const out = await runCase(opts, c);
+      if (out.ok) return true;
+      failures++;
+      throw new CaseFailed(out.why);
+    });
+    const details = await fc.check(prop, {
+      seed,
+      numRuns,
+      examples,
+      ...(path !== undefined ? { path, endOnFailure: true } : {}),
+    });
+    if (!details.failed) {
+      if (path !== undefined && last !== undefined) return { c: last, seed, path, runs: 1, shrinks: 0, why: '' };
+      return 'passed';
+    }
+    if (details.counterexample === null) {
+      throw new Error(`simProperty(${JSON.stringify(opts.property)}): fast-check stopped without a counterexample (interrupted or too many skipped cases)`);
+    }
+    const why = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    return { c: details.counterexample[0], seed: details.seed, path: details.counterexamplePath ?? undefined, runs: details.numRuns, shrinks: details.numShrinks, why };
+  };
+
+  if (cfg.replay !== undefined) {
+    // A replay names one property by its seed; every other property of the file stands aside.
+    if (!isReplayOf(base, cfg)) return;
+    // With a path, fast-check replays exactly that case; without one, the seed's cases run as in a graded run.
+    const found = await attempt(cfg.replay.seed, cfg.replay.path !== undefined ? 1 : runs, cfg.replay.path);
+    if (found === 'passed') {
+      writeReplayOut(`✓ ${opts.property}\n  no failing case with seed ${cfg.replay.seed}\n`, cfg);
+      return;
+    }
+    const out = await runCase(opts, found.c, Infinity);
+    if (out.ok) {
+      const diagram = out.sim.diagram();
+      writeReplayOut(`✓ ${opts.property}\n  this case passes now (seed ${found.seed}${found.path !== undefined ? `, path ${found.path}` : ''})\n\n${diagram}\n`, cfg);
+      return;
+    }
+    writeReplayOut(report(opts, found, out, cfg, true, true) + '\n', cfg);
+    throw new PropertyFailure(report(opts, found, out, cfg, false, true), facts(opts.property, found, cfg));
+  }
+
+  const found = await attempt(seedFor(base, cfg), runs, undefined);
+  if (found === 'passed') return;
+  // Re-run the shrunk case to draw its diagram: a deterministic world fails the same way again.
+  const again = await runCase(opts, found.c);
+  const out: CaseOutcome & { ok: false } = again.ok
+    ? { ok: false, sim: again.sim, result: { kind: 'violation', message: found.why, time: again.sim.now, steps: again.sim.stats.steps, traceEnd: again.sim.trace.length }, why: found.why }
+    : again;
+  throw new PropertyFailure(report(opts, found, out, cfg, false, !again.ok), facts(opts.property, found, cfg));
+}
+
+function quietSince(sim: Sim, end: number): string {
+  const last = sim.trace.at(end - 1);
+  return last === undefined ? '' : ` (nothing happened after t=${ms(last.time)} ms)`;
+}
+
+function facts(property: string, found: Found, cfg: RunConfig): ConstructorParameters<typeof PropertyFailure>[1] {
+  return {
+    property,
+    seed: found.seed,
+    ...(found.path !== undefined ? { path: found.path } : {}),
+    replay: replayCommand(found.seed, found.path, cfg),
+  };
+}
