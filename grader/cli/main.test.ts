@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CATALOGUE } from '../catalogue.ts';
 import { main } from './main.ts';
 import { testIo } from './test-io.ts';
 
@@ -52,14 +53,22 @@ describe('dlab', () => {
     });
   });
 
-  it('next, without a TTY, renders the lesson, prints the stub path with its TODO line, and returns', async () => {
+  it('next, without a TTY, renders the first lesson, prints the stub path with its TODO line, and returns', async () => {
+    const first = CATALOGUE[0]!;
+    const id = `${first.slug}/${first.exercises[0]!.slug}`;
     const r = await dlab('next');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('Vector clocks: detecting concurrency');
-    expect(r.out).toContain('Happened-before');
-    expect(r.out).toMatch(new RegExp(`Edit: +exercises/${ID}\\.ts:\\d+`));
+    expect(r.out).toContain(first.exercises[0]!.title);
+    expect(r.out).toMatch(new RegExp(`Edit: +exercises/${id}(\\.ts|/index\\.ts):\\d+`));
     const p = JSON.parse((await dlab('progress', '--json')).out) as { current: string };
-    expect(p.current).toBe(ID);
+    expect(p.current).toBe(id);
+  });
+
+  it('lesson renders markdown for the terminal', async () => {
+    const r = await dlab('lesson', ID);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Happened-before');
+    expect(r.out).not.toContain('**');
   });
 
   it('hint reveals one level at a time and remembers it', async () => {

@@ -150,8 +150,11 @@ export function findExercise(course: Course, query: string): Result<Exercise> {
       return err('unknown-exercise', `'${query}' matches ${hits.length} exercises: ${hits.map((e) => e.id).join(', ')}`, 'type the full id');
     }
   }
+  // Only ids a typo away: a third of the name's letters, at least two.
+  const limit = Math.max(2, Math.floor(q.length / 3));
   const near = course.exercises
     .map((e) => ({ e, d: Math.min(editDistance(q, e.id), editDistance(q, e.slug), editDistance(q, bare(e.slug))) }))
+    .filter((x) => x.d <= limit)
     .sort((a, b) => a.d - b.d || a.e.index - b.e.index)
     .slice(0, 3)
     .map((x) => x.e.id);

@@ -7,6 +7,23 @@ import { scratchDir } from './paths.ts';
 
 type ExportKind = 'type' | 'value' | 'class';
 
+/** How many type parameters an exported type or interface declares (`Frame<P = unknown>` has one). */
+export function typeParams(source: string, name: string): number {
+  const m = new RegExp(`^export\\s+(?:declare\\s+)?(?:type|interface)\\s+${name}\\s*<`, 'm').exec(source);
+  if (m === null) return 0;
+  let depth = 0;
+  let count = 1;
+  for (let i = m.index + m[0].length - 1; i < source.length; i++) {
+    const c = source[i];
+    if (c === '<' || c === '(' || c === '{' || c === '[') depth++;
+    else if (c === '>' || c === ')' || c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return count;
+    } else if (c === ',' && depth === 1) count++;
+  }
+  return count;
+}
+
 const DECL = /^export\s+(?:declare\s+)?(?:abstract\s+)?(type|interface|class|enum|const|let|var|function\*?|async\s+function\*?)\s+([A-Za-z_$][\w$]*)/gm;
 const BLOCK = /^export\s+(?:type\s+)?\{[^}]*\}/m;
 
@@ -36,7 +53,8 @@ export function compareExportTypes(exercises: readonly Exercise[], root: string)
     owner.push(who);
   };
   exercises.forEach((ex, i) => {
-    const sol = exportsOf(readFileSync(ex.paths.solution, 'utf8'));
+    const solText = readFileSync(ex.paths.solution, 'utf8');
+    const sol = exportsOf(solText);
     const stub = exportsOf(readFileSync(ex.paths.stub, 'utf8'));
     if (typeof sol === 'string') return problems.get(ex.id)!.push(`solution ${sol}`);
     if (typeof stub === 'string') return problems.get(ex.id)!.push(`stub ${stub}`);
@@ -50,7 +68,10 @@ export function compareExportTypes(exercises: readonly Exercise[], root: string)
     for (const [name, kind] of sol) {
       if (stub.get(name) !== kind) continue;
       const who = { id: ex.id, what: `'${name}' has a different type in the stub than in the solution` };
-      if (kind === 'type') push(`export type T${i}_${name} = Assert<Eq<S${i}.${name}, E${i}.${name}>>;`, who);
+      // A generic type is compared at one instantiation; never satisfies any constraint on its parameters.
+      const n = kind === 'type' ? typeParams(solText, name) : 0;
+      const args = n === 0 ? '' : `<${Array.from({ length: n }, () => 'never').join(', ')}>`;
+      if (kind === 'type') push(`export type T${i}_${name} = Assert<Eq<S${i}.${name}${args}, E${i}.${name}${args}>>;`, who);
       else if (kind === 'class') push(`export type T${i}_${name} = Assert<Eq<Ctor<typeof S${i}.${name}>, Ctor<typeof E${i}.${name}>>>;`, who);
       else push(`export type T${i}_${name} = Assert<Eq<typeof S${i}.${name}, typeof E${i}.${name}>>;`, who);
     }

@@ -37,7 +37,7 @@ const pairArb: fc.Arbitrary<[VC, VC]> = fc.oneof(
 );
 
 function expectOrder(got: unknown, want: Order, what: string): void {
-  if (got !== want) throw new Error(`${what}: got ${JSON.stringify(got)}, expected '${want}'`);
+  if (got !== want) throw new Error(`${what}: got ${typeof got === 'string' ? `'${got}'` : JSON.stringify(got)}, expected '${want}'`);
 }
 
 describe('vector clocks', () => {
