@@ -1,5 +1,5 @@
 // The harness as exercises and hidden tests see it: `import { ... } from '@dlab/harness'`.
-export { checkProperty, type PropertyOptions } from './property.ts';
+export { checkAsyncProperty, checkProperty, holds, violated, type AsyncPropertyOptions, type PropertyOptions } from './property.ts';
 export { PropertyFailure, writeReplayOut, type FailureFacts } from './report.ts';
 export { runConfig, replayCommand, seedFor, isReplayOf, SEED_STRIDE, type RunConfig } from './run-config.ts';
 export type { History, HistoryEvent, OpType } from './history/types.ts';
@@ -16,5 +16,12 @@ export type { Flavor, Trace, TraceEvent, TraceKind } from './sim/trace.ts';
 export { renderDiagram, renderLog, type DiagramOptions } from './sim/render.ts';
 export { runCase, simProperty, type CaseOutcome, type SimCase, type SimPropertyOptions, type World } from './sim/sim-property.ts';
 export { recordMetric, metricsWanted, readMetrics, type Metric } from './metrics.ts';
+export { certSerial, ensurePki, loadPki, pkiDir, type KeyPair, type Pki, type PkiPaths } from './net/pki.ts';
+export { callFails, CallError, describeCall, httpCall, openCall, type HttpCall, type HttpReply, type OpenCall, type TlsClientOptions } from './net/http-client.ts';
+export { expectNoNetLeaks, leakGuard, netHandleCount, waitFor, within } from './net/leaks.ts';
+export { listenTracked, type Tracked } from './net/tracked-server.ts';
+export { bodyOf, startLegacyApp, type LegacyApp, type LegacyRequest } from './net/legacy-app.ts';
+export { partitionOf, startKvShard, type KvShard, type ShardHit } from './net/kv-shard.ts';
 export * from './lincheck/index.ts';
 export { pairOperations, parseEdnHistory, parseHistory, parseJepsenLog, parseInitValue, type Operation, type ParseResult } from './history/index.ts';
+export { parseXml, serializeXml, xmlElement, XmlError, type XmlElement } from './net/xml-lite.ts';

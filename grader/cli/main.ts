@@ -134,6 +134,13 @@ const COMMANDS: Record<string, Command> = {
       return historyCheck({ files: a.slice(1), model: model ?? '', json: v['json'] === true, ...(init === undefined ? {} : { init }) }, ctx.io);
     },
   },
+  run: {
+    summary: "start a socket exercise's world on loopback (your code and the servers around it) to try with curl or openssl",
+    usage: 'dlab run <id> [--target exercises|solutions|FILE.ts]',
+    options: targetOpt,
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/run.ts')).run(ctx, a[0], { target: str(v['target']) }),
+  },
   verify: {
     summary: 'for course authors: prove every exercise sound (solution passes, stub fails, mutants rejected)',
     usage: 'dlab verify [--json] [--only id] [--seeds N]',

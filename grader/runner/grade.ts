@@ -112,12 +112,16 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
     case 'crashed':
       return { ...base, kind: 'crashed', passed: false, tests: 0, failures: [{ test: '(test process)', message: `the test process crashed: ${clean(outcome.message, root)}` }], logs: [] };
     case 'finished': {
-      if (outcome.loadErrors.length > 0) {
+      const ran = outcome.tests.filter((t) => t.state !== 'skipped');
+      if (outcome.loadErrors.length > 0 && ran.length === 0) {
         const failures = outcome.loadErrors.map((e) => failureOf('(loading your code)', e, root));
         return { ...base, kind: 'did-not-load', passed: false, tests: 0, failures, logs: outcome.logs };
       }
-      const ran = outcome.tests.filter((t) => t.state !== 'skipped');
-      const failures = ran.filter((t) => t.state === 'failed').flatMap((t) => (t.errors.length > 0 ? t.errors : [{ message: 'failed' }]).map((e) => failureOf(t.name, e, root)));
+      const failures = [
+        ...ran.filter((t) => t.state === 'failed').flatMap((t) => (t.errors.length > 0 ? t.errors : [{ message: 'failed' }]).map((e) => failureOf(t.name, e, root))),
+        // A failing beforeAll/afterAll (a leak check at teardown, say) fails the run after the tests.
+        ...outcome.loadErrors.map((e) => failureOf('(setup or teardown around the tests)', e, root)),
+      ];
       if (ran.length === 0) {
         return { ...base, kind: 'failed', passed: false, tests: 0, failures: [{ test: '(hidden test)', message: 'the hidden test ran no test' }], logs: outcome.logs };
       }

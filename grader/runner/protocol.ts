@@ -37,7 +37,10 @@ export interface TestOutcome {
 }
 
 export type JobOutcome =
-  /** The file ran to the end; `loadErrors` are failures to import it (a syntax error, a throw at load time). */
+  /**
+   * The file ran to the end. `loadErrors` are errors outside any test: when no test ran, a failure to import
+   * the file (a syntax error, a throw at load time); otherwise a failing beforeAll/afterAll hook.
+   */
   | { readonly kind: 'finished'; readonly tests: readonly TestOutcome[]; readonly loadErrors: readonly ErrorInfo[]; readonly logs: readonly string[] }
   /** A test (or the import of the file) ran past the limit and its process was killed. */
   | { readonly kind: 'timed-out'; readonly test: string; readonly limitMs: number; readonly tests: readonly TestOutcome[] }

@@ -121,7 +121,9 @@ async function instance(msg) {
             const key = keyOf(mod.moduleId);
             if (!jobs.has(key)) return;
             const tests = [...mod.children.allTests()].map(outcomeOf);
-            send({ type: 'job', key, outcome: { kind: 'finished', tests, loadErrors: mod.errors().map(errorInfo), logs: logs.get(key) ?? [] } });
+            // Errors of the file (an import that failed, a hook outside any describe) and of suites' hooks.
+            const errors = [...mod.errors(), ...[...mod.children.allSuites()].flatMap((s) => s.errors())].map(errorInfo);
+            send({ type: 'job', key, outcome: { kind: 'finished', tests, loadErrors: errors, logs: logs.get(key) ?? [] } });
           },
         },
       ],
