@@ -68,6 +68,122 @@ export const CATALOGUE: readonly ChapterEntry[] = [
         mutants: ['no-reorder-buffer', 'dedup-only-last-seq', 'retransmit-once', 'one-counter-for-all-peers', 'ack-what-arrived'],
         limitMs: 10_000,
       },
+      {
+        slug: '01-lamport-ordering',
+        title: 'Lamport clocks: replaying events in causal order',
+        kind: 'simulation',
+        topics: ['004:Q1', '000#8', '002:DP3', '001#13'],
+        hints: [
+          'Start with the two small properties: compareTs and LamportClock are checked on their own, and everything else ' +
+            'rests on them. Then read the first simulation failure: which two events, and which rule (same node, already ' +
+            'stored there, same client) says that one happened before the other?',
+          'One counter per node. tick and send add one; recv(r) sets the counter to max(own, r.c) + 1, so the receive comes ' +
+            'after the send and after everything the node did before. Stamp an append with tick(), or with recv(clientCtx) ' +
+            'when the client passes its last timestamp, and call recv for every message that arrives. Sort by (c, node). ' +
+            'An event is stable once every peer has sent you a greater timestamp (the links are FIFO), so advertise your ' +
+            'clock on a timer even when idle.',
+          "init: clock = new LamportClock(ctx.id); setTimer(HEARTBEAT_MS, 'heartbeat'). onTimer('heartbeat'): ts = " +
+            "clock.send(); link.sendReliable(peer, { kind: 'clock', ts }) for each peer; set the timer again. append: ts = " +
+            'clientCtx ? clock.recv(clientCtx) : clock.tick(); insert { ts, event } into a list kept sorted by compareTs; ' +
+            "sendReliable { kind: 'event', stored } to each peer; return ts. deliver: clock.recv(the message's ts); " +
+            'heard.set(from, ts); if it is an event, insert it. replay: a copy of the list. stableReplay: once every peer ' +
+            'is in heard, bound = the smallest heard ts; return the leading events with compareTs(e.ts, bound) < 0.',
+        ],
+        mutants: ['recv-without-max', 'recv-without-plus-one', 'stable-after-any-peer', 'wall-clock-timestamps', 'receive-does-not-advance-clock', 'replay-in-arrival-order', 'ignores-client-context'],
+        limitMs: 10_000,
+      },
+      {
+        slug: '02-fencing-stale-leaders',
+        title: 'Fencing stale leaders: generations and leases',
+        kind: 'simulation',
+        topics: ['004:Q2', '000#6', '000#11', '001#2', '001#11'],
+        hints: [
+          'Read the first failure: which node acted, as the leader of which generation, and when had the newer one been ' +
+            'elected? Then ask what that node knew at that moment, and who could have told it.',
+          'Every message carries its sender\'s generation. Whoever sees a higher one writes it to disk and fsyncs it, and ' +
+            'a leader that sees one steps down (its waiting writes resolve false). A follower refuses heartbeats and writes ' +
+            'from a lower generation and answers with its own: that is how the old leader learns. And a leader acts only ' +
+            'under a lease: a majority answered a round it sent less than 100 ms ago by ctx.monoNow().',
+          'onElected: persist(gen), role = leader, start a round now and a 20 ms timer. A round: remember sentAt = ' +
+            "monoNow() and the set { self }; send { kind: 'heartbeat', gen, round } to each peer. onMessage: if msg.gen > " +
+            "maxGen, persist it (disk.write + fsync) and step down. A heartbeat or replicate with gen < maxGen: reply " +
+            "{ kind: 'reject', gen: maxGen }; otherwise answer ok (a replicate also stores the value). heartbeat-ok for " +
+            'your gen: add the sender to that round; at a majority, leaseUntil = max(leaseUntil, sentAt + 100). write: send ' +
+            'replicate to each peer; resolve true once a majority has it and monoNow() < leaseUntil. read: only a leader ' +
+            'with monoNow() < leaseUntil answers. init: read maxGen back from the disk.',
+        ],
+        mutants: ['follower-ignores-gen', 'gen-in-memory-only', 'ignores-higher-gen-replies', 'lease-from-ack-arrival', 'write-ack-without-lease', 'gen-written-not-fsynced', 'lease-on-wall-clock'],
+        limitMs: 10_000,
+      },
+      {
+        slug: '03-idempotency-keys',
+        title: 'Idempotency keys: a retried payment is applied once',
+        kind: 'simulation',
+        topics: ['004:Q4', '000#4', '000#12', '001#4'],
+        hints: [
+          'Read the first failure: which payment went on the statement twice, and what happened between the two times in ' +
+            'the diagram (a lost answer, a crash, a copy arriving late)? To a server that remembers nothing, a retry looks ' +
+            'exactly like a new payment.',
+          'The client mints one key per payment, (a random clientId per client instance, seq), and repeats it on every ' +
+            'retry. The server applies the payment and saves its answer in ONE durable record before replying, answers a ' +
+            'repeated key with the saved answer (422 if the payment differs, 409 while the first attempt is still being ' +
+            'authorised), and forgets answers below the client\'s ackedBelow, refusing those seqs with 410 for good.',
+          'Server: sessions: clientId -> { floor, saved: seq -> { payment, response } }; inFlight: Set. onRequest: floor = ' +
+            'max(floor, ackedBelow), drop saved seqs below it; seq < floor -> 410; saved -> same payment ? saved.response : 422; ' +
+            'inFlight -> 409; else add to inFlight, await ctx.sleep(AUTH_MS), remove, response = { status: 200, entry: ' +
+            'lines + 1, balance }, append JSON { clientId, seq, ackedBelow, payment, response } + "\\n", fsync, apply it ' +
+            'to memory, reply. init: replay every complete line of the log the same way. Client: clientId = 12 random hex ' +
+            'digits; pay: seq = ++n once, then loop { res = await send(req, 60); if res && res.status !== 409 return res; ' +
+            'await sleep(backoff) } with backoff 20 ms doubling to 200 ms.',
+        ],
+        mutants: [
+          'volatile-dedup-table',
+          'answer-saved-separately',
+          'new-key-per-retry',
+          'no-in-flight-guard',
+          'payload-not-compared',
+          'stale-key-runs-again',
+          'recomputed-answer',
+          'ack-before-fsync',
+          'answers-never-forgotten',
+        ],
+        limitMs: 10_000,
+      },
+      {
+        slug: '04-2pc-timestamps',
+        title: 'Two-phase commit with one commit timestamp',
+        kind: 'simulation',
+        topics: ['004:Q3', '000#5', '002:DP4', '001#8'],
+        hints: [
+          'Find the transaction named in the first failure: at which timestamp did each participant store it, and which ' +
+            'read, served earlier, did it slip under? Then look at what each participant had seen before it proposed its ' +
+            'timestamp.',
+          'Each participant proposes a prepare timestamp above everything it has seen: versions it installed, reads it ' +
+            'served, commit timestamps it was told (one Lamport clock does all three). The coordinator commits at the ' +
+            'maximum of the proposals; every participant installs at that one commitTs and moves its clock past it. A read ' +
+            'at ts waits while a transaction prepared at or below ts is undecided, and the clock\'s high point is on disk ' +
+            'before anyone relies on it.',
+          'Participant: clock, ceiling (durable: write ceiling = clock + 1000 whenever clock passes it; at boot clock = ' +
+            'ceiling), versions per key, locks, prepared. prepare: known -> same vote; locked -> no; else prepareTs = ++clock, ' +
+            'lock, append+fsync, vote yes. commit: if prepared, append+fsync, insert { ts: commitTs, value } per key, clock = ' +
+            'max(clock, commitTs), unlock, wake waiters; answer done. readAt: clock = max(clock, ts); while some prepared ' +
+            'txn on key has prepareTs <= ts await its decision; return the latest version <= ts. Coordinator: votes = ' +
+            'Promise.all(rpc prepare until answered); any no -> abort all (until answered); commitTs = max(prepareTs); ' +
+            'commit all (until answered); return { committed: true, commitTs }.',
+        ],
+        mutants: [
+          'commit-ts-from-coordinator-clock',
+          'install-at-prepare-ts',
+          'no-clock-update-on-commit',
+          'commit-ts-first-vote',
+          'read-ignores-prepared',
+          'read-ts-not-recorded',
+          'prepared-only-in-memory',
+          'clock-forgotten-on-restart',
+          'abort-sent-once',
+        ],
+        limitMs: 10_000,
+      },
     ],
   },
   {

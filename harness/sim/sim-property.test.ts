@@ -145,6 +145,24 @@ describe('simProperty', () => {
     );
     expect(!thrown.ok && thrown.why).toBe('after the heal at t=300 ms and 100 ms to settle: expected 20 to be 19');
   });
+
+  it('awaits an async check, which may run a second world (a baseline) once the first has finished', async () => {
+    const opts = planted();
+    const compared = await runCase<FireAndForget>(
+      {
+        ...opts,
+        world: (c) => ({
+          ...opts.world(c),
+          check: async (sim) => {
+            const baseline = await runCase(opts, { seed: c.seed, schedule: [] });
+            return baseline.sim.stats.sent === sim.stats.sent ? 'the same number of messages as the baseline' : undefined;
+          },
+        }),
+      },
+      { seed: 1, schedule: [] },
+    );
+    expect(!compared.ok && compared.why).toBe('after the heal at t=300 ms and 100 ms to settle: the same number of messages as the baseline');
+  });
 });
 
 describe('replay with several properties in one file', () => {

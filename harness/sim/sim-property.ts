@@ -17,8 +17,11 @@ export interface SimCase {
 export interface World<P extends AnyProc = AnyProc> extends Omit<SimSpec<P>, 'seed' | 'faults' | 'traceLimit'> {
   /** Safety, checked after every event: return (or throw) what is wrong. */
   readonly invariant?: Invariant<P>;
-  /** Liveness and efficiency, checked once after the heal and the settle window: return (or throw) what is wrong. */
-  readonly check?: (sim: Sim<P>) => string | undefined | void;
+  /**
+   * Liveness and efficiency, checked once after the heal and the settle window: return (or throw) what is wrong.
+   * It may be async, for a check that compares against a second run (runCase) after this one has finished.
+   */
+  readonly check?: (sim: Sim<P>) => string | undefined | void | Promise<string | undefined | void>;
 }
 
 export interface SimPropertyOptions<P extends AnyProc = AnyProc> {
@@ -77,7 +80,7 @@ export async function runCase<P extends AnyProc>(opts: SimPropertyOptions<P>, c:
   if (check !== undefined) {
     let v: string | undefined | void;
     try {
-      v = check(sim);
+      v = await check(sim);
     } catch (e) {
       v = e instanceof Error ? e.message : String(e);
     }

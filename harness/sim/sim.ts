@@ -207,6 +207,12 @@ class Slot {
   async = false;
   /** Events left that drain anyway, to catch async code that a sync-looking handler started. */
   probe = 0;
+  /**
+   * Promises this instance handed to the world through asNode and has not settled yet (a leader's
+   * `write()`). While any is open its events drain, so whoever awaits it resumes at the virtual time
+   * the node settled it, not at some later event.
+   */
+  awaited = 0;
   restart: Ev | undefined = undefined;
   readonly pending = new Map<number, Pending>();
   readonly clock = new NodeClock();
@@ -406,7 +412,16 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     this.current = s.idx;
     this.dispatching = true;
     try {
-      return fn(s.proc);
+      const r = fn(s.proc);
+      if (r !== null && typeof r === 'object' && typeof (r as unknown as PromiseLike<unknown>).then === 'function') {
+        const inc = s.inc;
+        const settled = () => {
+          if (s.inc === inc) s.awaited--;
+        };
+        s.awaited++;
+        (r as unknown as PromiseLike<unknown>).then(settled, settled);
+      }
+      return r;
     } catch (e) {
       // Blame the node whose code threw, not the workload that called it.
       this.failWith(e, s.idx);
@@ -494,7 +509,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
         this.dispatching = true;
         const needDrain = this.dispatch(ev, target);
         this.dispatching = false;
-        if (needDrain || this.resolved || (target !== undefined && (target.async || target.probe-- > 0))) {
+        if (needDrain || this.resolved || (target !== undefined && (target.async || target.awaited > 0 || target.probe-- > 0))) {
           this.current = ev.node;
           await this.drain();
           this.current = WORLD;
@@ -834,6 +849,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     s.inc++;
     s.stall = 0;
     s.async = false;
+    s.awaited = 0;
     s.probe = PROBE_EVENTS;
     s.clock.boot(this.now, s.sysRand.int(1_000, 1_000_000));
     const ctx = new NodeCtx(this, s, s.inc);
