@@ -26,7 +26,7 @@ export function processIo(): Io {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
-    interactive: outTTY && process.stdin.isTTY === true && env['CI'] === undefined,
+    interactive: outTTY && process.stdin.isTTY === true,
     color: force || (outTTY && !noColor),
     columns: process.stdout.columns ?? (Number(env['COLUMNS']) || 80),
     env,
