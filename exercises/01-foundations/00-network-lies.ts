@@ -1,6 +1,6 @@
 // A reliable, ordered link over a network that loses, duplicates, delays and reorders messages.
 // Read the lesson first: `npx dlab lesson 01-foundations/00-network-lies`.
-import type { Ctx, NodeId, Proc } from '@dlab/harness';
+import type { Ctx, NodeId, Proc } from '@dlab/harness/sim';
 
 /** What travels on the wire. `upTo` acknowledges every frame with seq <= upTo (a cumulative ack). */
 export type Frame<P = unknown> =

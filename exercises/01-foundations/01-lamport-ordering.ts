@@ -1,6 +1,6 @@
 // Lamport clocks: one replay order for events stored on several nodes, consistent with causality, without wall clocks.
 // Read the lesson first: `npx dlab lesson 01-foundations/01-lamport-ordering`.
-import type { Ctx, NodeId, Proc } from '@dlab/harness';
+import type { Ctx, NodeId, Proc } from '@dlab/harness/sim';
 import { ReliableLink, type Frame } from '@solutions/01-foundations/00-network-lies';
 
 /** A Lamport timestamp: a counter, and the node that issued it (which breaks ties between equal counters). */

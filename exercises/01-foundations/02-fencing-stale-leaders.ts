@@ -1,6 +1,6 @@
 // Generation numbers and leases: followers fence off a stale leader, and the stale leader learns it was replaced.
 // Read the lesson first: `npx dlab lesson 01-foundations/02-fencing-stale-leaders`.
-import { decodeText, encodeText, type Ctx, type NodeId, type Proc, type TimerId } from '@dlab/harness';
+import { decodeText, encodeText, type Ctx, type NodeId, type Proc, type TimerId } from '@dlab/harness/sim';
 
 /** What a node says it is. Only `onElected` makes a node leader; anything else can only make it a follower. */
 export type Role = 'leader' | 'follower';

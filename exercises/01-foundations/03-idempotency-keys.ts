@@ -1,6 +1,6 @@
 // Exactly-once payments over a network that loses replies: idempotency keys, saved responses, one durable write.
 // Read the lesson first: `npx dlab lesson 01-foundations/03-idempotency-keys`.
-import { decodeText, encodeText, type Ctx, type Proc } from '@dlab/harness';
+import { decodeText, encodeText, type Ctx, type Proc } from '@dlab/harness/sim';
 
 /** What a client asks for: move `amount` into `account`. Two payments may look alike; the memo is the customer's note. */
 export interface Payment {

@@ -1,6 +1,6 @@
 // Two-phase commit in which every participant stores a transaction at the same commit timestamp.
 // Read the lesson first: `npx dlab lesson 01-foundations/04-2pc-timestamps`.
-import { decodeText, encodeText, type Ctx, type NodeId, type Proc } from '@dlab/harness';
+import { decodeText, encodeText, type Ctx, type NodeId, type Proc } from '@dlab/harness/sim';
 
 /** A version timestamp: a non-negative integer. Larger means later. */
 export type Ts = number;

@@ -1,7 +1,7 @@
 // A shard router (Burns's "ambassador"): one HTTP endpoint in front of many key-value shards.
 // Read the lesson first: `npx dlab lesson 02-infrastructure-patterns/02-shard-router`.
 // Try it for real: `npx dlab run 02-infrastructure-patterns/02-shard-router`.
-import { partitionOf } from '@dlab/harness';
+import { partitionOf } from '@dlab/harness/net';
 
 /** Which shard owns which partition. Keys map to partitions with partitionOf; partitions never change owner silently. */
 export interface ShardMap {

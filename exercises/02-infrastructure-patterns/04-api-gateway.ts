@@ -2,7 +2,7 @@
 // A registry with heartbeats says where they are; the gateway routes, retries safely, and translates.
 // Read the lesson first: `npx dlab lesson 02-infrastructure-patterns/04-api-gateway`.
 // Try it for real: `npx dlab run 02-infrastructure-patterns/04-api-gateway`.
-import { parseXml, serializeXml, xmlElement, type XmlElement } from '@dlab/harness';
+import { parseXml, serializeXml, xmlElement, type XmlElement } from '@dlab/harness/net';
 
 // ---------------------------------------------------------------------------------------------------
 // The registry

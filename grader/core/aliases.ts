@@ -6,12 +6,12 @@ export interface Alias {
   readonly replacement: string;
 }
 
-/** `@dlab/harness`, `@dlab/testkit` and `@solutions/...`; `@impl/...` is resolved per run by the runner. */
+/** `@dlab/harness` (and its areas: `/sim`, `/net`, `/lincheck`) and `@solutions/...`; `@impl/...` is resolved per run by the runner. */
 export function aliases(root: string): Alias[] {
   return [
     { find: /^@dlab\/harness$/, replacement: join(root, 'harness', 'index.ts') },
+    { find: /^@dlab\/harness\/(sim|net|lincheck)$/, replacement: join(root, 'harness', '$1', 'index.ts') },
     { find: /^@dlab\/harness\//, replacement: join(root, 'harness') + '/' },
-    { find: /^@dlab\/testkit$/, replacement: join(root, 'grader', 'testkit', 'index.ts') },
     { find: /^@solutions\//, replacement: join(root, 'solutions') + '/' },
   ];
 }

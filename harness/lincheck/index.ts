@@ -21,3 +21,5 @@ export {
 } from './model.ts';
 export { casRegisterModel, kvModel, MODEL_NAMES, modelByName, registerModel, valueEqual, valueKey, type ModelName } from './models.ts';
 export { renderCounterexample, type RenderOptions } from './render.ts';
+export { pairOperations, parseEdnHistory, parseHistory, parseJepsenLog, parseInitValue, type Operation, type ParseResult } from '../history/index.ts';
+export type { History, HistoryEvent, OpType } from '../history/types.ts';

@@ -1,5 +1,5 @@
 // A reliable, ordered link over a network that loses, duplicates, delays and reorders messages.
-import type { Ctx, NodeId, Proc } from '@dlab/harness';
+import type { Ctx, NodeId, Proc } from '@dlab/harness/sim';
 
 /** What travels on the wire. `upTo` acknowledges every frame with seq <= upTo (a cumulative ack). */
 export type Frame<P = unknown> =

@@ -1,5 +1,5 @@
 // Generation numbers and leases: followers fence off a stale leader, and the stale leader learns it was replaced.
-import { decodeText, encodeText, type Ctx, type NodeId, type Proc, type TimerId } from '@dlab/harness';
+import { decodeText, encodeText, type Ctx, type NodeId, type Proc, type TimerId } from '@dlab/harness/sim';
 
 /** What a node says it is. Only `onElected` makes a node leader; anything else can only make it a follower. */
 export type Role = 'leader' | 'follower';

@@ -1,5 +1,5 @@
 // Two-phase commit in which every participant stores a transaction at the same commit timestamp.
-import { decodeText, encodeText, type Ctx, type NodeId, type Proc } from '@dlab/harness';
+import { decodeText, encodeText, type Ctx, type NodeId, type Proc } from '@dlab/harness/sim';
 
 /** A version timestamp: a non-negative integer. Larger means later. */
 export type Ts = number;

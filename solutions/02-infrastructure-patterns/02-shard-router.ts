@@ -2,7 +2,7 @@
 // Read the lesson first: `npx dlab lesson 02-infrastructure-patterns/02-shard-router`.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { partitionOf } from '@dlab/harness';
+import { partitionOf } from '@dlab/harness/net';
 
 /** Which shard owns which partition. Keys map to partitions with partitionOf; partitions never change owner silently. */
 export interface ShardMap {

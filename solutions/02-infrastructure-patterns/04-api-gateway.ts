@@ -3,7 +3,7 @@
 // Read the lesson first: `npx dlab lesson 02-infrastructure-patterns/04-api-gateway`.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseXml, serializeXml, xmlElement, type XmlElement } from '@dlab/harness';
+import { parseXml, serializeXml, xmlElement, type XmlElement } from '@dlab/harness/net';
 
 // ---------------------------------------------------------------------------------------------------
 // The registry

@@ -27,7 +27,7 @@ export type WatchEvent =
   | { readonly event: 'run-start'; readonly id: string }
   | { readonly event: 'verdict'; readonly id: string; readonly passed: boolean; readonly durationMs: number; readonly failures: Verdict['failures'] };
 
-const DEBOUNCE_MS = 100;
+const DEBOUNCE_MS = 50;
 const PROBE_WAIT_MS = 1_000;
 const POLL_INTERVAL_MS = 300;
 
@@ -54,7 +54,7 @@ async function startWatcher(ex: Exercise, poll: boolean, onChange: () => void, n
       interval: POLL_INTERVAL_MS,
       depth: ex.files === undefined ? 0 : 8,
       atomic: true,
-      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+      awaitWriteFinish: { stabilityThreshold: 25, pollInterval: 10 },
     });
     w.on('all', (_event, path) => {
       if (path === probe) heardProbe?.();

@@ -1,6 +1,7 @@
 // Hidden tests for 01-foundations/00-network-lies: every payload arrives exactly once, in order, whatever the network does.
 import { describe, it } from 'vitest';
-import { faultSchedule, metricsWanted, recordMetric, Rng, runCase, simProperty, type Sim, type SimCase, type World } from '@dlab/harness';
+import { metricsWanted, recordMetric } from '@dlab/harness';
+import { faultSchedule, Rng, runCase, simProperty, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { ReliableLink } from '@impl/01-foundations/00-network-lies';
 
 const NODES = ['a', 'b', 'c'];

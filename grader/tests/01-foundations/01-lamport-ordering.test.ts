@@ -1,7 +1,8 @@
 // Hidden tests for 01-foundations/01-lamport-ordering: timestamps respect causality, every node replays the same order, the stable prefix never changes.
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { checkProperty, faultSchedule, metricsWanted, recordMetric, Rng, runCase, simProperty, type FaultEvent, type Sim, type SimCase, type World } from '@dlab/harness';
+import { checkProperty, metricsWanted, recordMetric } from '@dlab/harness';
+import { faultSchedule, Rng, runCase, simProperty, type FaultEvent, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { compareTs, EventStoreNode, LamportClock, type StoredEvent, type Ts } from '@impl/01-foundations/01-lamport-ordering';
 
 const NODES = ['a', 'b', 'c'];

@@ -1,6 +1,7 @@
 // Hidden tests for 01-foundations/02-fencing-stale-leaders: no stale leader acts after a newer generation is elected, and it learns it was replaced.
 import { describe, it } from 'vitest';
-import { faultSchedule, metricsWanted, recordMetric, Rng, runCase, simProperty, type FaultEvent, type Schedule, type Sim, type SimCase, type World } from '@dlab/harness';
+import { metricsWanted, recordMetric } from '@dlab/harness';
+import { faultSchedule, Rng, runCase, simProperty, type FaultEvent, type Schedule, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { EpochNode } from '@impl/01-foundations/02-fencing-stale-leaders';
 
 const NODES = ['a', 'b', 'c'];

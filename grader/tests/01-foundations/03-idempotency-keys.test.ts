@@ -1,6 +1,7 @@
 // Hidden tests for 01-foundations/03-idempotency-keys: every payment is applied exactly once, however often it is retried.
 import { describe, it } from 'vitest';
-import { faultSchedule, metricsWanted, recordMetric, Rng, runCase, simProperty, type Sim, type SimCase, type World } from '@dlab/harness';
+import { metricsWanted, recordMetric } from '@dlab/harness';
+import { faultSchedule, Rng, runCase, simProperty, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { IdempotentServer, RetryingClient, type Payment, type PayRequest, type PayResponse } from '@impl/01-foundations/03-idempotency-keys';
 
 const SERVER = 's';

@@ -1,6 +1,7 @@
 // Hidden tests for 01-foundations/04-2pc-timestamps: one commit timestamp per transaction, on every participant, and stable snapshots.
 import { describe, it } from 'vitest';
-import { faultSchedule, metricsWanted, recordMetric, Rng, runCase, simProperty, type Client, type Sim, type SimCase, type World } from '@dlab/harness';
+import { metricsWanted, recordMetric } from '@dlab/harness';
+import { faultSchedule, Rng, runCase, simProperty, type Client, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { TxnCoordinator, TxnParticipant, type CommitResult, type Value, type Version, type Writes } from '@impl/01-foundations/04-2pc-timestamps';
 
 const PARTS = ['p1', 'p2', 'p3'] as const;

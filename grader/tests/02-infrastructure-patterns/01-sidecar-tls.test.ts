@@ -6,25 +6,8 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import {
-  bodyOf,
-  callFails,
-  certSerial,
-  checkAsyncProperty,
-  holds,
-  httpCall,
-  leakGuard,
-  loadPki,
-  openCall,
-  startLegacyApp,
-  violated,
-  waitFor,
-  within,
-  type HttpCall,
-  type LegacyApp,
-  type Pki,
-  type TlsClientOptions,
-} from '@dlab/harness';
+import { checkAsyncProperty, holds, violated } from '@dlab/harness';
+import { bodyOf, callFails, certSerial, httpCall, leakGuard, loadPki, openCall, startLegacyApp, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions } from '@dlab/harness/net';
 import { startTlsSidecar, type Sidecar, type SidecarOptions } from '@impl/02-infrastructure-patterns/01-sidecar-tls';
 
 let pki: Pki;

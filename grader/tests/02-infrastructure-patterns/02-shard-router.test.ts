@@ -2,19 +2,8 @@
 // judged by what clients get back and by which shard each request reached (the shards' hit logs).
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import {
-  checkAsyncProperty,
-  holds,
-  httpCall,
-  leakGuard,
-  partitionOf,
-  startKvShard,
-  violated,
-  waitFor,
-  within,
-  type HttpReply,
-  type KvShard,
-} from '@dlab/harness';
+import { checkAsyncProperty, holds, violated } from '@dlab/harness';
+import { httpCall, leakGuard, partitionOf, startKvShard, waitFor, within, type HttpReply, type KvShard } from '@dlab/harness/net';
 import { startShardRouter, type ShardMap, type ShardRouter } from '@impl/02-infrastructure-patterns/02-shard-router';
 
 let shards: KvShard[] = [];

@@ -4,20 +4,8 @@ import fc from 'fast-check';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import {
-  callFails,
-  certSerial,
-  checkProperty,
-  holds,
-  httpCall,
-  leakGuard,
-  loadPki,
-  violated,
-  waitFor,
-  within,
-  type Pki,
-  type TlsClientOptions,
-} from '@dlab/harness';
+import { checkProperty, holds, violated } from '@dlab/harness';
+import { callFails, certSerial, httpCall, leakGuard, loadPki, waitFor, within, type Pki, type TlsClientOptions } from '@dlab/harness/net';
 import { CredentialSet, startRotatingTlsServer, type RotatingServer, type RotatingServerOptions } from '@impl/02-infrastructure-patterns/03-secret-rotation';
 
 let pki: Pki;

@@ -5,20 +5,8 @@ import fc from 'fast-check';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import {
-  checkAsyncProperty,
-  checkProperty,
-  holds,
-  httpCall,
-  leakGuard,
-  listenTracked,
-  parseXml,
-  serializeXml,
-  within,
-  xmlElement,
-  type Tracked,
-  type XmlElement,
-} from '@dlab/harness';
+import { checkAsyncProperty, checkProperty, holds } from '@dlab/harness';
+import { httpCall, leakGuard, listenTracked, parseXml, serializeXml, within, xmlElement, type Tracked, type XmlElement } from '@dlab/harness/net';
 import { jsonToXml, Registry, startGateway, translatorFor, xmlToJson, type Gateway, type Json } from '@impl/02-infrastructure-patterns/04-api-gateway';
 
 // ---------------------------------------------------------------------------------------------------
