@@ -1,6 +1,6 @@
 // A listening server on 127.0.0.1 that counts its connections and open requests, and closes everything.
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 export interface Tracked {
   readonly port: number;
@@ -46,4 +46,13 @@ export async function listenTracked(server: Server | HttpServer, port = 0): Prom
       return closing;
     },
   };
+}
+
+/** A loopback port with nothing listening on it (bound, read, released), for "the upstream is down" cases. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

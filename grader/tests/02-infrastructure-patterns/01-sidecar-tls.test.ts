@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, holds, violated } from '@dlab/harness';
-import { bodyOf, callFails, certSerial, httpCall, leakGuard, loadPki, openCall, startLegacyApp, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions } from '@dlab/harness/net';
+import { bodyOf, callFails, certSerial, httpCall, leakGuard, loadPki, openCall, startLegacyApp, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions, freePort } from '@dlab/harness/net';
 import { startTlsSidecar, type Sidecar, type SidecarOptions } from '@impl/02-infrastructure-patterns/01-sidecar-tls';
 
 let pki: Pki;
@@ -474,14 +474,6 @@ function tlsHandshake(o: tls.ConnectionOptions & { port: number }): Promise<stri
   });
 }
 
-/** A port with nothing listening on it. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('cleanup', () => {
   it('close() releases every socket, on both sides, and the process holds no open handle', closeAndCheck);

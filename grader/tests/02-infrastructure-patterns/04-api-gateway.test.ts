@@ -3,10 +3,9 @@
 // (which instance got each request, what format each side saw).
 import fc from 'fast-check';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, checkProperty, holds } from '@dlab/harness';
-import { httpCall, leakGuard, listenTracked, parseXml, serializeXml, within, xmlElement, type Tracked, type XmlElement } from '@dlab/harness/net';
+import { httpCall, leakGuard, listenTracked, parseXml, serializeXml, within, xmlElement, type Tracked, type XmlElement, freePort } from '@dlab/harness/net';
 import { jsonToXml, Registry, startGateway, translatorFor, xmlToJson, type Gateway, type Json } from '@impl/02-infrastructure-patterns/04-api-gateway';
 
 // ---------------------------------------------------------------------------------------------------
@@ -270,13 +269,6 @@ afterAll(async () => {
 
 const hitsOf = (bs: readonly Backend[]) => bs.map((b) => `${b.id}: ${b.hits.length}`).join(', ');
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('the API gateway', () => {
   it('answers 404 for an unknown service and 503 for a service without live instances', async () => {
