@@ -1,4 +1,5 @@
 // One way to get a verdict: build jobs for (exercise, target), run them, and turn outcomes into verdicts.
+import { createHash } from 'node:crypto';
 import type { Exercise } from '../core/course.ts';
 import { err, ok, type Result } from '../core/errors.ts';
 import { ROOT } from '../core/paths.ts';
@@ -70,7 +71,8 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
   }
   if (opts.metricsOut !== undefined) env[ENV.metricsOut] = opts.metricsOut;
   const implDir = ex.files !== undefined ? entry.value.replace(/\/index\.ts$/, '') : entry.value.replace(/\/[^/]+$/, '');
-  const key = keyPart(`${ex.id}-${target.kind === 'mutant' ? `m-${target.name}` : target.kind === 'path' ? 'path' : target.kind}${tag}`);
+  // The key names the module the worker caches, so two different implementations must never share one.
+  const key = keyPart(`${ex.id}-${target.kind === 'mutant' ? `m-${target.name}` : target.kind === 'path' ? `path-${createHash('sha1').update(entry.value).digest('hex').slice(0, 8)}` : target.kind}${tag}`);
   return ok({
     exercise: ex,
     target,

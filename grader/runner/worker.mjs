@@ -106,9 +106,6 @@ async function instance(msg) {
       maxWorkers: msg.maxWorkers,
       fileParallelism: msg.maxWorkers > 1,
       setupFiles: [msg.setupFile],
-      // Transformed modules are cached on disk (keyed by content): a check spends most of its start-up
-      // loading the harness, which does not change between runs.
-      experimental: { fsModuleCache: true },
       reporters: [
         {
           onUserConsoleLog(log) {
