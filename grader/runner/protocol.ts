@@ -49,6 +49,8 @@ export type JobOutcome =
 
 export type ParentMessage = {
   readonly type: 'run';
+  /** Set in the worker's environment before vitest starts its test processes (they inherit it). */
+  readonly env: Readonly<Record<string, string>>;
   readonly jobs: readonly Job[];
   readonly maxWorkers: number;
   readonly root: string;

@@ -1,16 +1,16 @@
 // The runner's parent side: a worker process holding one vitest instance, a watchdog that kills it when a
 // test overruns its limit (a learner's `while (true) {}` cannot be interrupted any other way), and a
 // session that keeps the worker warm across runs (watch mode) and starts a new one after a kill.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aliases } from '../core/aliases.ts';
+import { spawnWorker } from './spawn-worker.mjs';
 import { ROOT, scratchDir } from '../core/paths.ts';
 import { LOAD_PHASE, WORKER_ENV, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const WORKER = join(HERE, 'worker.mjs');
 const SETUP = join(HERE, 'setup.ts');
 /** Extra time past a test's limit before the watchdog kills: vitest's own timeout handles async hangs first. */
 const GRACE_MS = 1_000;
@@ -42,6 +42,22 @@ export function stopAllRuns(): void {
 process.on('exit', stopAllRuns);
 
 let sessionCounter = 0;
+
+/**
+ * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads
+ * vitest while the CLI loads TypeScript. Taken once; a second session starts its own.
+ */
+function adoptEarlyWorker(root: string): ChildProcess | undefined {
+  const g = globalThis as { __dlabEarlyWorker?: { child: ChildProcess; root: string } };
+  const early = g.__dlabEarlyWorker;
+  delete g.__dlabEarlyWorker;
+  if (early === undefined) return undefined;
+  if (early.root !== root || early.child.exitCode !== null) {
+    early.child.kill('SIGKILL');
+    return undefined;
+  }
+  return early.child;
+}
 
 interface Worker {
   readonly child: ChildProcess;
@@ -107,20 +123,9 @@ export class GradingSession {
     mkdirSync(this.dir, { recursive: true });
     const progressFile = join(this.dir, 'progress.ndjson');
     writeFileSync(progressFile, '');
-    const child = spawn(process.execPath, [WORKER], {
-      cwd: this.root,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: {
-        ...process.env,
-        [WORKER_ENV.progressFile]: progressFile,
-        [WORKER_ENV.jobsFile]: join(this.dir, 'jobs.json'),
-        NO_COLOR: '1',
-        FORCE_COLOR: '0',
-      },
-    });
+    const child = adoptEarlyWorker(this.root) ?? spawnWorker(this.root);
     if (child.pid !== undefined) liveGroups.add(child.pid);
-    const w: Worker = { child, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: false };
+    const w: Worker = { child, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: child.exitCode !== null };
     child.stderr?.on('data', (b: Buffer) => {
       w.stderr = (w.stderr + b.toString()).slice(-4_000);
     });
@@ -211,6 +216,7 @@ export class GradingSession {
       if (w.exited) return onExit();
       const msg: ParentMessage = {
         type: 'run',
+        env: { [WORKER_ENV.progressFile]: join(this.dir, 'progress.ndjson'), [WORKER_ENV.jobsFile]: join(this.dir, 'jobs.json') },
         jobs,
         maxWorkers: this.maxWorkers,
         root: this.root,

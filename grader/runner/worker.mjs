@@ -95,6 +95,8 @@ let vitest;
 /** @param {Extract<ParentMessage, { type: 'run' }>} msg */
 async function instance(msg) {
   if (vitest !== undefined) return vitest;
+  // Test processes inherit this environment: the progress and jobs files the setup file uses.
+  Object.assign(process.env, msg.env);
   const v = await createVitest(
     'test',
     {
