@@ -5,6 +5,7 @@ import { checkCatalogue, findExercise, type Exercise } from '../../core/course.t
 import { DlabExit } from '../../core/errors.ts';
 import { compareExportTypes } from '../../core/export-types.ts';
 import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/grade.ts';
+import type { JobOutcome } from '../../runner/protocol.ts';
 import { runJobs } from '../../runner/run-jobs.ts';
 import { mutantTarget } from '../../runner/targets.ts';
 import type { Context } from '../context.ts';
@@ -109,7 +110,7 @@ function describe(v: Verdict): string {
   return f === undefined ? v.kind : `${f.test}: ${f.message.split('\n')[0]}`;
 }
 
-function outcomeMs(o: ReturnType<Map<string, import('../../runner/protocol.ts').JobOutcome>['get']>): number {
+function outcomeMs(o: JobOutcome | undefined): number {
   if (o === undefined || o.kind !== 'finished') return 0;
   return sum(o.tests.map((t) => t.durationMs));
 }
