@@ -13,6 +13,8 @@ export interface Io {
   readonly interactive: boolean;
   readonly color: boolean;
   readonly columns: number;
+  /** The terminal's height, for screens that must fit (watch mode). */
+  readonly rows: number;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
 }
@@ -29,6 +31,7 @@ export function processIo(): Io {
     interactive: outTTY && process.stdin.isTTY === true,
     color: force || (outTTY && !noColor),
     columns: process.stdout.columns ?? (Number(env['COLUMNS']) || 80),
+    rows: process.stdout.rows ?? (Number(env['LINES']) || 24),
     env,
     cwd: process.cwd(),
   };

@@ -71,7 +71,7 @@ function indent(s: string, by = '    '): string {
 const MAX_MESSAGE_LINES = 60;
 
 /** The verdict as a learner reads it: what failed, why, and how to replay it. */
-export function renderVerdict(v: Verdict, io: Pick<Io, 'color'>, opts: { showAll?: boolean } = {}): string {
+export function renderVerdict(v: Verdict, io: Pick<Io, 'color'>, opts: { showAll?: boolean; maxMessageLines?: number } = {}): string {
   const p = paint(io);
   const secs = (v.durationMs / 1000).toFixed(1);
   const out: string[] = [];
@@ -88,7 +88,8 @@ export function renderVerdict(v: Verdict, io: Pick<Io, 'color'>, opts: { showAll
     out.push('', `  ${p.red('✗')} ${p.bold(f.test)}`);
     let msg = f.message;
     const lines = msg.split('\n');
-    if (lines.length > MAX_MESSAGE_LINES) msg = [...lines.slice(0, MAX_MESSAGE_LINES), `… (${lines.length - MAX_MESSAGE_LINES} more lines)`].join('\n');
+    const max = opts.maxMessageLines ?? MAX_MESSAGE_LINES;
+    if (lines.length > max) msg = [...lines.slice(0, max), `… (${lines.length - max} more lines: \`npx dlab check\` prints the whole report${f.replay === undefined ? '' : ', the replay command the whole run'})`].join('\n');
     out.push(indent(msg));
     if (f.replay !== undefined && !msg.includes(f.replay)) out.push(indent(`Replay: ${f.replay}`));
   }

@@ -17,6 +17,7 @@ export function testIo(env: Record<string, string | undefined> = {}, cwd = proce
     interactive: false,
     color: false,
     columns: 80,
+    rows: 24,
     env,
     cwd,
     out: () => out,

@@ -132,7 +132,8 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     line(io.stdout, `${p.bold('dlab watch')} ${p.dim('·')} ${ex.id} ${p.dim('·')} ${ex.title}`);
     line(io.stdout);
     if (v !== undefined) {
-      line(io.stdout, renderVerdict(v, io));
+      // In a terminal the screen is redrawn per run: keep the report within it, so the header stays in view.
+      line(io.stdout, renderVerdict(v, io, keys ? { maxMessageLines: Math.max(8, io.rows - 16) } : {}));
       line(io.stdout);
       if (v.passed) line(io.stdout, p.green(passSummary(ctx, ex)));
       for (const l of nextSteps(ctx, ex, v)) line(io.stdout, l);
