@@ -1,6 +1,5 @@
 // Benchmark of the learner's loop: from a save (by rename, as vim does) to the verdict on screen.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BenchResult } from './bench.ts';
 import { createContext } from './cli/context.ts';
 import { watch, type WatchEvent } from './cli/commands/watch.ts';
@@ -12,10 +11,10 @@ const PREFERRED = '01-foundations/01-lamport-ordering';
 const SAVES = 10;
 
 export async function benchmarks(): Promise<BenchResult[]> {
-  const c = loadCourse();
+  const course = tempCourse();
+  const c = loadCourse(course.root);
   if (!c.ok) throw new Error(c.error.message);
   const ex = c.value.byId.get(PREFERRED) ?? c.value.exercises[0]!;
-  const course = tempCourse();
   const io = testIo({ DLAB_DB: course.db }, course.root);
   const ctx = createContext(io, course.root);
   const verdicts = () => io.out().split('\n').filter((l) => l.includes('"verdict"')).map((l) => JSON.parse(l) as WatchEvent);
@@ -24,8 +23,8 @@ export async function benchmarks(): Promise<BenchResult[]> {
   };
   let stop: () => void = () => undefined;
   const until = new Promise<void>((r) => (stop = r));
-  const stub = ex.files === undefined ? join(course.root, 'exercises', `${ex.id}.ts`) : join(course.root, 'exercises', ex.id, 'index.ts');
-  const reference = readFileSync(ex.files === undefined ? join(course.root, 'solutions', `${ex.id}.ts`) : join(course.root, 'solutions', ex.id, 'index.ts'), 'utf8');
+  const stub = ex.paths.stub;
+  const reference = readFileSync(ex.paths.solution, 'utf8');
   const done = watch(ctx, ex.id, { json: true, until });
   try {
     await waitFor(1);

@@ -52,7 +52,7 @@ export async function renderLesson(ex: Exercise, io: Io): Promise<string> {
 
 /** `path:line` of the first `TODO:` in the stub, so an editor or terminal can jump there. */
 export function stubLocation(ex: Exercise, cwd: string): string {
-  const files = ex.files === undefined ? [ex.paths.stub] : ex.files.map((f) => `${ex.paths.stubDir}/${f}`);
+  const files = ex.paths.stubFiles;
   for (const f of files) {
     const lines = readFileSync(f, 'utf8').split('\n');
     const i = lines.findIndex((l) => l.includes('TODO:'));

@@ -29,9 +29,7 @@ const SLUG = /^\d\d-[a-z0-9]+(?:-[a-z0-9]+)*$/;
 /** Every file one exercise owns, relative to the root. */
 export function filesOf(ex: Exercise, root: string): string[] {
   const rel = (p: string) => relative(root, p);
-  const files = [rel(ex.paths.lesson), rel(ex.paths.test)];
-  if (ex.files === undefined) files.push(rel(ex.paths.stub), rel(ex.paths.solution));
-  else for (const f of ex.files) files.push(`exercises/${ex.id}/${f}`, `solutions/${ex.id}/${f}`);
+  const files = [rel(ex.paths.lesson), rel(ex.paths.test), ...ex.paths.stubFiles.map(rel), ...ex.paths.solutionFiles.map(rel)];
   for (const m of ex.mutants) files.push(`grader/mutants/${ex.id}/${m}.patch`);
   return files;
 }
@@ -83,7 +81,7 @@ export function checkCatalogue(chapters: readonly ChapterEntry[], root: string):
         id,
         chapter: ch,
         index: exercises.length,
-        paths: exercisePaths(id, entry.files !== undefined, root),
+        paths: exercisePaths(id, entry.files, root),
         limitMs: entry.limitMs ?? DEFAULT_LIMIT_MS,
       };
       exercises.push(ex);

@@ -20,6 +20,12 @@ export interface ExercisePaths {
   /** The folder holding a multi-file exercise, or undefined for a one-file exercise. */
   readonly stubDir: string | undefined;
   readonly solutionDir: string | undefined;
+  /** Every file of the stub (just `stub` for a one-file exercise), in catalogue order. */
+  readonly stubFiles: readonly string[];
+  /** The reference's files, parallel to stubFiles. */
+  readonly solutionFiles: readonly string[];
+  /** Each file's name as the learner knows it (`<id>.ts`, or `<id>/<file>`), parallel to stubFiles. */
+  readonly fileNames: readonly string[];
   readonly test: string;
   readonly mutantsDir: string;
 }
@@ -28,8 +34,11 @@ export function chapterOf(id: string): string {
   return id.slice(0, id.indexOf('/'));
 }
 
-export function exercisePaths(id: string, folder: boolean, root: string = ROOT): ExercisePaths {
+/** `files` lists a folder exercise's files (index.ts first); undefined for a one-file exercise. */
+export function exercisePaths(id: string, files: readonly string[] | undefined, root: string = ROOT): ExercisePaths {
+  const folder = files !== undefined;
   const entry = folder ? `${id}/index.ts` : `${id}.ts`;
+  const fileNames = folder ? files.map((f) => `${id}/${f}`) : [entry];
   return {
     lesson: join(root, 'course', `${id}.md`),
     chapterReadme: join(root, 'course', chapterOf(id), 'README.md'),
@@ -37,6 +46,9 @@ export function exercisePaths(id: string, folder: boolean, root: string = ROOT):
     solution: join(root, 'solutions', entry),
     stubDir: folder ? join(root, 'exercises', id) : undefined,
     solutionDir: folder ? join(root, 'solutions', id) : undefined,
+    stubFiles: fileNames.map((f) => join(root, 'exercises', f)),
+    solutionFiles: fileNames.map((f) => join(root, 'solutions', f)),
+    fileNames,
     test: join(root, 'grader', 'tests', `${id}.test.ts`),
     mutantsDir: join(root, 'grader', 'mutants', id),
   };

@@ -15,9 +15,8 @@ import { renderVerdict, stubLocation } from '../render.ts';
 
 /** The learner's files of an exercise, keyed by path relative to the repo root. */
 export function learnerFiles(ex: Exercise, root: string): Files {
-  const paths = ex.files === undefined ? [ex.paths.stub] : ex.files.map((f) => join(ex.paths.stubDir!, f));
   const out: Record<string, string> = {};
-  for (const p of paths) {
+  for (const p of ex.paths.stubFiles) {
     try {
       out[relative(root, p)] = readFileSync(p, 'utf8');
     } catch {

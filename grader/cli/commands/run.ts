@@ -1,8 +1,9 @@
 // `dlab run <id>`: starts a socket exercise's world on loopback (your code plus the servers around it),
 // prints the ports and the commands to try it with real clients, and stops it all on Ctrl-C or SIGTERM.
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fail } from '../../core/errors.ts';
+import { DlabExit, fail } from '../../core/errors.ts';
+import { materialize, parseTarget } from '../../runner/targets.ts';
 import { shown } from '../../core/paths.ts';
 import type { Context } from '../context.ts';
 import { line, paint } from '../io.ts';
@@ -34,11 +35,13 @@ export async function run(ctx: Context, id: string | undefined, opts: RunOptions
   if (ex.kind !== 'sockets') fail('bad-usage', `dlab run is for the socket exercises (chapter 02); ${ex.id} is checked with \`npx dlab check ${ex.id}\``);
 
   const target = opts.target ?? 'exercises';
-  let entry: string;
-  if (target === 'exercises') entry = ex.paths.stub;
-  else if (target === 'solutions') entry = ex.paths.solution;
-  else if (target.endsWith('.ts')) entry = resolve(io.cwd, target);
-  else fail('bad-target', `dlab run takes --target exercises, solutions or a .ts file, not '${target}'`);
+  const parsed = parseTarget(ex, target, io.cwd);
+  if (!parsed.ok) throw new DlabExit(parsed.error);
+  // A mutant lives in a scratch copy outside the repo, where the harness aliases do not resolve.
+  if (parsed.value.kind === 'mutant') fail('bad-target', `dlab run takes --target exercises, solutions or a .ts file, not '${target}'`);
+  const built = materialize(ex, parsed.value, ctx.root);
+  if (!built.ok) throw new DlabExit(built.error);
+  const entry = built.value;
 
   const [{ WORLDS, WorldError }, { loadPki }, { tsImport }] = await Promise.all([
     import('../../../harness/net/worlds.ts'),

@@ -6,14 +6,14 @@ import type { Exercise } from '../../core/course.ts';
 import { DlabExit, fail } from '../../core/errors.ts';
 import { asDump, type Files, type Snapshot } from '../../store/progress-store.ts';
 import type { Context } from '../context.ts';
+import { ask } from '../ask.ts';
 import { line, paint } from '../io.ts';
 import { learnerFiles } from './grade.ts';
 
 /** The stub as the course ships it: the version committed in git (HEAD). */
 function pristineStub(ctx: Context, ex: Exercise): Files {
   const out: Record<string, string> = {};
-  for (const path of Object.keys(learnerFiles(ex, ctx.root)).concat(ex.files === undefined ? [relative(ctx.root, ex.paths.stub)] : ex.files.map((f) => `exercises/${ex.id}/${f}`))) {
-    if (out[path] !== undefined) continue;
+  for (const path of ex.paths.stubFiles.map((f) => relative(ctx.root, f))) {
     const r = spawnSync('git', ['-C', ctx.root, 'show', `HEAD:${path}`], { encoding: 'utf8' });
     if (r.status !== 0) {
       fail('io', `cannot find the original ${path} in git (is this folder a git clone of the course?)`, 'get the file from the course repository, or `git checkout` it');
@@ -35,14 +35,6 @@ function writeFiles(root: string, files: Files): void {
 
 const same = (a: Files, b: Files) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
-async function confirmed(ctx: Context, message: string, yes: boolean): Promise<boolean> {
-  if (yes) return true;
-  if (!ctx.io.interactive) fail('bad-usage', `${message.replace(/\?$/, '')}: dlab asks first`, 'add --yes to go ahead');
-  const { confirm, isCancel } = await import('@clack/prompts');
-  const ok = await confirm({ message, initialValue: false, input: ctx.io.stdin, output: ctx.io.stdout as unknown as import('node:stream').Writable });
-  return !isCancel(ok) && ok === true;
-}
-
 export async function reset(ctx: Context, id: string | undefined, opts: { yes?: boolean }): Promise<number> {
   const { io } = ctx;
   const p = paint(io);
@@ -53,7 +45,8 @@ export async function reset(ctx: Context, id: string | undefined, opts: { yes?: 
     line(io.stdout, `${ex.id} is already the untouched stub; nothing to reset.`);
     return 0;
   }
-  if (!(await confirmed(ctx, `Reset ${ex.id} to the untouched stub? (your code is kept as a snapshot)`, opts.yes === true))) return 1;
+  const q = `Reset ${ex.id} to the untouched stub? (your code is kept as a snapshot)`;
+  if (!(await ask(ctx.io, { prompt: q, refusal: `${q.replace(/\?.*$/, '')}: dlab asks first`, yesDoes: 'to go ahead' }, opts.yes === true))) return 1;
   const snap = ctx.store().snapshot(ex.id, 'reset', current);
   writeFiles(ctx.root, original);
   line(io.stdout, `${p.green('✓')} ${ex.id} is back to the untouched stub. Your code was kept as snapshot #${snap}.`);

@@ -3,18 +3,18 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTwoFilesPatch, diffLines } from 'diff';
 import type { Exercise } from '../../core/course.ts';
-import { DlabExit, fail } from '../../core/errors.ts';
+import { DlabExit } from '../../core/errors.ts';
 import { scratchDir } from '../../core/paths.ts';
 import { planJob, verdictOf } from '../../runner/grade.ts';
 import { runJobs } from '../../runner/run-jobs.ts';
 import { readMetrics, type Metric } from '../../../harness/metrics.ts';
 import type { Context } from '../context.ts';
+import { ask } from '../ask.ts';
 import { line, paint, type Io, type Paint } from '../io.ts';
 
 /** The pairs of files to show: (learner's, reference's), by path relative to the exercise. */
 function filePairs(ex: Exercise): Array<{ name: string; mine: string; ref: string }> {
-  if (ex.files === undefined) return [{ name: `${ex.id}.ts`, mine: ex.paths.stub, ref: ex.paths.solution }];
-  return ex.files.map((f) => ({ name: `${ex.id}/${f}`, mine: join(ex.paths.stubDir!, f), ref: join(ex.paths.solutionDir!, f) }));
+  return ex.paths.fileNames.map((name, i) => ({ name, mine: ex.paths.stubFiles[i]!, ref: ex.paths.solutionFiles[i]! }));
 }
 
 const read = (p: string) => {
@@ -25,26 +25,16 @@ const read = (p: string) => {
   }
 };
 
-/** Asks before showing the reference of an exercise not yet passed; false when the learner declines. */
-async function allowedToSee(ctx: Context, ex: Exercise, yes: boolean): Promise<boolean> {
-  if (yes || ctx.store().status(ex.id) === 'passed') return true;
-  if (!ctx.io.interactive) {
-    fail('bad-usage', `${ex.id} has not passed yet, so dlab asks before showing the reference`, `add --yes to see it anyway`);
-  }
-  const { confirm, isCancel } = await import('@clack/prompts');
-  const ok = await confirm({
-    message: `You have not passed ${ex.id} yet. See the reference solution anyway?`,
-    initialValue: false,
-    input: ctx.io.stdin,
-    output: ctx.io.stdout as unknown as import('node:stream').Writable,
-  });
-  return !isCancel(ok) && ok === true;
-}
-
 export async function diff(ctx: Context, id: string | undefined, opts: { yes?: boolean; unified?: boolean }): Promise<number> {
   const { io } = ctx;
   const ex = ctx.exercise(id);
-  if (!(await allowedToSee(ctx, ex, opts.yes === true))) return 1;
+  const passed = ctx.store().status(ex.id) === 'passed';
+  const q = {
+    prompt: `You have not passed ${ex.id} yet. See the reference solution anyway?`,
+    refusal: `${ex.id} has not passed yet, so dlab asks before showing the reference`,
+    yesDoes: 'to see it anyway',
+  };
+  if (!(await ask(ctx.io, q, passed || opts.yes === true))) return 1;
   ctx.store().recordSolutionView(ex.id, 'diff');
   const p = paint(io);
   const sideBySide = opts.unified !== true && io.columns >= 110;

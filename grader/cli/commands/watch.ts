@@ -33,8 +33,7 @@ const POLL_INTERVAL_MS = 300;
 
 /** The exercise's files as the watcher sees them: the folder to watch and which names in it matter. */
 function watchedFiles(ex: Exercise): { dir: string; files: Set<string> } {
-  if (ex.files !== undefined) return { dir: ex.paths.stubDir!, files: new Set(ex.files.map((f) => join(ex.paths.stubDir!, f))) };
-  return { dir: dirname(ex.paths.stub), files: new Set([ex.paths.stub]) };
+  return { dir: ex.paths.stubDir ?? dirname(ex.paths.stub), files: new Set(ex.paths.stubFiles) };
 }
 
 /**
