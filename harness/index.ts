@@ -6,3 +6,4 @@ export { PropertyFailure, writeReplayOut, type FailureFacts } from './report.ts'
 export { runConfig, replayCommand, seedFor, isReplayOf, SEED_STRIDE, type RunConfig } from './run-config.ts';
 export type { History, HistoryEvent, OpType } from './history/types.ts';
 export { recordMetric, metricsWanted, readMetrics, type Metric } from './metrics.ts';
+export { mark, patientElapsedMs, patientSleep, patientTimeout, type Mark } from './patience.ts';

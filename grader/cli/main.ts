@@ -1,7 +1,7 @@
 // The `dlab` command line: parses arguments, runs one command, and is the only place errors are printed.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DlabExit, exitCodeFor, type DlabError } from '../core/errors.ts';
-import { createContext, type Context } from './context.ts';
+import type { Context } from './context.ts';
 import { line, processIo, type Io } from './io.ts';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -143,10 +143,17 @@ const COMMANDS: Record<string, Command> = {
   },
   verify: {
     summary: 'for course authors: prove every exercise sound (solution passes, stub fails, mutants rejected)',
-    usage: 'dlab verify [--json] [--only id] [--seeds N]',
-    options: { ...json, only: { type: 'string' }, seeds: { type: 'string' } },
+    usage: 'dlab verify [--json] [--only id] [--seeds N] [--no-cache] [--stress]',
+    options: { ...json, only: { type: 'string' }, seeds: { type: 'string' }, 'no-cache': { type: 'boolean' }, stress: { type: 'boolean' } },
     maxArgs: 0,
-    run: async (ctx, _a, v) => (await import('./commands/verify.ts')).verify(ctx, { json: v['json'] === true, only: str(v['only']), seeds: int(v['seeds'], '--seeds') }),
+    run: async (ctx, _a, v) =>
+      (await import('./commands/verify.ts')).verify(ctx, {
+        json: v['json'] === true,
+        only: str(v['only']),
+        seeds: int(v['seeds'], '--seeds'),
+        cache: v['no-cache'] !== true,
+        stress: v['stress'] === true,
+      }),
   },
 };
 
@@ -181,6 +188,8 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     printError(io, { code: 'unknown-command', message: `no command '${name}'`, next: 'run `npx dlab help` for the list' });
     return 2;
   }
+  // Loaded only now: the course and the progress store (better-sqlite3) are not needed for help or the version.
+  const { createContext } = await import('./context.ts');
   const ctx = createContext(io);
   try {
     let parsed;

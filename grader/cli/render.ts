@@ -81,7 +81,7 @@ export function renderVerdict(v: Verdict, io: Pick<Io, 'color'>, opts: { showAll
     return out.join('\n');
   }
   const what =
-    v.kind === 'timed-out' ? 'timed out' : v.kind === 'did-not-load' ? 'did not load' : v.kind === 'crashed' ? 'crashed' : `${v.failures.length} of ${v.tests} test${v.tests === 1 ? '' : 's'} failed`;
+    v.kind === 'timed-out' ? 'timed out' : v.kind === 'did-not-load' ? 'did not load' : v.kind === 'crashed' ? 'crashed' : `${v.failures.length} of ${v.tests} test${v.tests === 1 ? '' : 's'} failed${v.notRun > 0 ? ` (stopped there; ${v.notRun} more not run)` : ''}`;
   out.push(`${p.red('✗ failed')}  ${p.bold(v.id)}${target}  ${p.dim(`${what}, ${secs} s`)}`);
   const shownFailures = opts.showAll === true ? v.failures : v.failures.slice(0, 1);
   for (const f of shownFailures) {

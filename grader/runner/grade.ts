@@ -1,5 +1,6 @@
 // One way to get a verdict: build jobs for (exercise, target), run them, and turn outcomes into verdicts.
 import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import type { Exercise } from '../core/course.ts';
 import { err, ok, type Result } from '../core/errors.ts';
 import { ROOT } from '../core/paths.ts';
@@ -33,7 +34,10 @@ export interface Verdict {
   readonly kind: VerdictKind;
   readonly passed: boolean;
   readonly durationMs: number;
+  /** Tests that ran. */
   readonly tests: number;
+  /** Tests not run because grading stops at the first failure (0 when everything ran). */
+  readonly notRun: number;
   readonly failures: readonly Failure[];
   /** What the learner's code printed (console.log), first lines only. */
   readonly logs: readonly string[];
@@ -46,6 +50,8 @@ export interface GradeOptions {
   readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string };
   /** `dlab compare`: the file the hidden test appends behaviour metrics to. */
   readonly metricsOut?: string;
+  /** Run every test even after one failed (default: stop at the first failure, as check and watch do). */
+  readonly all?: boolean;
 }
 
 export interface PlannedJob {
@@ -76,17 +82,20 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
   return ok({
     exercise: ex,
     target,
-    job: { key, exerciseId: ex.id, testFile: ex.paths.test, entry: entry.value, implDir, limitMs: ex.limitMs, env },
+    job: { key, exerciseId: ex.id, testFile: ex.paths.test, entry: entry.value, implDir, limitMs: ex.limitMs, bail: opts.all !== true, env },
   });
 }
 
-const JOB_QUERY = /\?dlab-job=[a-z0-9-]+/g;
+// The query that names a job's modules (see hooks.mjs); URL-encoded, so it holds no ':' before a line number.
+const JOB_QUERY = /\?dlab-job=[^\s:)'"]*/g;
 
 /** Makes a message read well: paths relative to the repo, no internal job markers. */
 function clean(message: string, root: string): string {
   return message
     .replace(JOB_QUERY, '')
     .replace(/^Transform failed with \d+ errors?:\s*/, '')
+    .split(pathToFileURL(root).href + '/')
+    .join('')
     .split(root + '/')
     .join('')
     .trim();
@@ -108,16 +117,20 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
   switch (outcome.kind) {
     case 'timed-out': {
       const secs = outcome.limitMs / 1000;
-      const msg = `timed out in ${outcome.test}: still running after ${secs} s, so it was stopped (an infinite loop, or a wait that never ends?)`;
-      return { ...base, kind: 'timed-out', passed: false, tests: outcome.tests.length, failures: [{ test: outcome.test, message: msg }], logs: [] };
+      const msg =
+        outcome.reason === 'cpu'
+          ? `timed out in ${outcome.test}: it used more than ${secs} s of CPU time, so it was stopped (an infinite loop, or work that grows without bound?)`
+          : `timed out in ${outcome.test}: still waiting after ${Math.round(secs * 4)} s, so it was stopped (a promise that never settles?)`;
+      return { ...base, kind: 'timed-out', passed: false, tests: outcome.tests.length, notRun: 0, failures: [{ test: outcome.test, message: msg }], logs: [] };
     }
     case 'crashed':
-      return { ...base, kind: 'crashed', passed: false, tests: 0, failures: [{ test: '(test process)', message: `the test process crashed: ${clean(outcome.message, root)}` }], logs: [] };
+      return { ...base, kind: 'crashed', passed: false, tests: 0, notRun: 0, failures: [{ test: '(test process)', message: `the test process crashed: ${clean(outcome.message, root)}` }], logs: [] };
     case 'finished': {
       const ran = outcome.tests.filter((t) => t.state !== 'skipped');
+      const notRun = outcome.tests.filter((t) => t.notRun === true).length;
       if (outcome.loadErrors.length > 0 && ran.length === 0) {
         const failures = outcome.loadErrors.map((e) => failureOf('(loading your code)', e, root));
-        return { ...base, kind: 'did-not-load', passed: false, tests: 0, failures, logs: outcome.logs };
+        return { ...base, kind: 'did-not-load', passed: false, tests: 0, notRun: 0, failures, logs: outcome.logs };
       }
       const failures = [
         ...ran.filter((t) => t.state === 'failed').flatMap((t) => (t.errors.length > 0 ? t.errors : [{ message: 'failed' }]).map((e) => failureOf(t.name, e, root))),
@@ -125,9 +138,9 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
         ...outcome.loadErrors.map((e) => failureOf('(setup or teardown around the tests)', e, root)),
       ];
       if (ran.length === 0) {
-        return { ...base, kind: 'failed', passed: false, tests: 0, failures: [{ test: '(hidden test)', message: 'the hidden test ran no test' }], logs: outcome.logs };
+        return { ...base, kind: 'failed', passed: false, tests: 0, notRun, failures: [{ test: '(hidden test)', message: 'the hidden test ran no test' }], logs: outcome.logs };
       }
-      return { ...base, kind: failures.length === 0 ? 'passed' : 'failed', passed: failures.length === 0, tests: ran.length, failures, logs: outcome.logs };
+      return { ...base, kind: failures.length === 0 ? 'passed' : 'failed', passed: failures.length === 0, tests: ran.length, notRun, failures, logs: outcome.logs };
     }
   }
 }

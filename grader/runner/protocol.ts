@@ -11,8 +11,13 @@ export interface Job {
   readonly entry: string;
   /** The folder whose files belong to this implementation (relative imports inside it stay per-job). */
   readonly implDir: string;
-  /** Wall-clock limit for one test, in ms. */
+  /**
+   * CPU time one test (or the file's loading) may use, in ms. Wall time is not limited by it: a busy machine
+   * must not change a verdict. An async wait that never settles fails after WALL_FACTOR times it (worker.mjs).
+   */
   readonly limitMs: number;
+  /** Stop at the first failing test (check, watch, and verify for stubs and mutants); the rest are marked not run. */
+  readonly bail: boolean;
   /** DLAB_* variables the hidden test sees (runConfig). */
   readonly env: Readonly<Record<string, string>>;
 }
@@ -32,6 +37,8 @@ export interface TestOutcome {
   /** The full name: `suite > test`. */
   readonly name: string;
   readonly state: TestState;
+  /** Skipped because an earlier test failed and the job bails at the first failure. */
+  readonly notRun?: true;
   readonly durationMs: number;
   readonly errors: readonly ErrorInfo[];
 }
@@ -42,40 +49,30 @@ export type JobOutcome =
    * the file (a syntax error, a throw at load time); otherwise a failing beforeAll/afterAll hook.
    */
   | { readonly kind: 'finished'; readonly tests: readonly TestOutcome[]; readonly loadErrors: readonly ErrorInfo[]; readonly logs: readonly string[] }
-  /** A test (or the import of the file) ran past the limit and its process was killed. */
-  | { readonly kind: 'timed-out'; readonly test: string; readonly limitMs: number; readonly tests: readonly TestOutcome[] }
+  /**
+   * A test (or the import of the file) ran past its limit and its process was killed: it used more CPU time
+   * than the limit (`cpu`: an infinite loop), or waited far past it without finishing (`wall`).
+   */
+  | { readonly kind: 'timed-out'; readonly test: string; readonly limitMs: number; readonly reason: 'cpu' | 'wall'; readonly cpuMs?: number; readonly tests: readonly TestOutcome[] }
   /** The worker died for another reason. */
   | { readonly kind: 'crashed'; readonly message: string };
 
-export type ParentMessage = {
-  readonly type: 'run';
-  /** Set in the worker's environment before vitest starts its test processes (they inherit it). */
-  readonly env: Readonly<Record<string, string>>;
-  readonly jobs: readonly Job[];
-  readonly maxWorkers: number;
-  readonly root: string;
-  /** The setup file vitest runs before each hidden-test file. */
-  readonly setupFile: string;
-  /** Where the worker writes the small wrapper file of each job. */
-  readonly scratch: string;
-  /** Import aliases, with `find` as a RegExp source (regexes do not cross IPC). */
-  readonly aliases: ReadonlyArray<{ readonly find: string; readonly replacement: string }>;
-};
+/** The parent gives the worker one job at a time; progress lines go to `progressFile` (the watchdog reads them). */
+export type ParentMessage = { readonly type: 'job'; readonly job: Job; readonly progressFile: string };
 
 export type WorkerMessage =
-  | { readonly type: 'job'; readonly key: string; readonly outcome: JobOutcome }
-  | { readonly type: 'done' }
-  | { readonly type: 'fatal'; readonly message: string };
+  /** Loaded (tsx, vitest's runner, the harness core) and waiting for jobs. */
+  | { readonly type: 'ready' }
+  | { readonly type: 'job'; readonly key: string; readonly outcome: JobOutcome };
 
-/** A line the test process appends to the progress file: which job/test started or ended. */
+/**
+ * A line the worker appends to the progress file: which job/test started or ended, or (from its watchdog
+ * thread) that the current phase used more CPU time than its limit.
+ */
 export type ProgressLine =
   | { readonly e: 'file'; readonly key: string }
   | { readonly e: 'start'; readonly key: string; readonly test: string }
-  | { readonly e: 'end'; readonly key: string; readonly test: string };
-
-export const WORKER_ENV = {
-  progressFile: 'DLAB_PROGRESS_FILE',
-  jobsFile: 'DLAB_JOBS_FILE',
-} as const;
+  | { readonly e: 'end'; readonly key: string; readonly test: string }
+  | { readonly e: 'over'; readonly cpuMs: number };
 
 export const LOAD_PHASE = '(loading the test file and your code)';

@@ -1,23 +1,24 @@
-// The runner's parent side: a worker process holding one vitest instance, a watchdog that kills it when a
-// test overruns its limit (a learner's `while (true) {}` cannot be interrupted any other way), and a
-// session that keeps the worker warm across runs (watch mode) and starts a new one after a kill.
+// The runner's parent side: worker processes that run hidden-test jobs (worker.mjs), a watchdog that kills a
+// worker whose job overran its limit (a learner's `while (true) {}` cannot be interrupted any other way), and
+// a session that keeps workers warm across runs (watch mode, verify) and starts a new one after a kill.
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { aliases } from '../core/aliases.ts';
+import { join } from 'node:path';
 import { spawnWorker } from './spawn-worker.mjs';
 import { ROOT, scratchDir } from '../core/paths.ts';
-import { LOAD_PHASE, WORKER_ENV, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
+import { LOAD_PHASE, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const SETUP = join(HERE, 'setup.ts');
-/** Extra time past a test's limit before the watchdog kills: vitest's own timeout handles async hangs first. */
-const GRACE_MS = 1_000;
-const POLL_MS = 25;
+/**
+ * Wall-clock backstop, as a multiple of a job's CPU limit, for what the CPU watchdog cannot see: a load that
+ * awaits forever. Above worker.mjs's own factor (3), which fails a hung test without killing the process.
+ */
+const WALL_BACKSTOP_FACTOR = 4;
+const POLL_MS = 20;
+/** A worker serves this many jobs, then is replaced: each job leaves its test and implementation modules loaded. */
+const JOBS_PER_WORKER = 60;
 
 export interface RunOptions {
-  /** Test processes run in parallel (default 1). */
+  /** Worker processes run jobs in parallel (default 1). */
   readonly maxWorkers?: number;
   readonly root?: string;
 }
@@ -44,8 +45,8 @@ process.on('exit', stopAllRuns);
 let sessionCounter = 0;
 
 /**
- * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads
- * vitest while the CLI loads TypeScript. Taken once; a second session starts its own.
+ * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads tsx,
+ * vitest's runner and the harness while the CLI loads. Taken once; later workers are started here.
  */
 function adoptEarlyWorker(root: string): ChildProcess | undefined {
   const g = globalThis as { __dlabEarlyWorker?: { child: ChildProcess; root: string } };
@@ -59,30 +60,35 @@ function adoptEarlyWorker(root: string): ChildProcess | undefined {
   return early.child;
 }
 
-interface Worker {
+interface WorkerProc {
   readonly child: ChildProcess;
+  readonly progressFile: string;
   readonly progressFd: number;
   offset: number;
   pending: string;
   stderr: string;
   exited: boolean;
+  jobs: number;
 }
 
 /**
- * A grading session: runs batches of jobs, one batch at a time, in a worker that stays alive between
- * batches. Give every run fresh job keys: the worker caches modules by key, so a new key is what makes
- * it read the learner's file again.
+ * A grading session: runs batches of jobs, one batch at a time, on up to `maxWorkers` worker processes that
+ * stay alive between batches. Give every run fresh job keys: a worker keeps modules by key, so a new key is
+ * what makes it read the learner's file again.
  */
 export class GradingSession {
-  private worker: Worker | undefined;
+  private readonly idle: WorkerProc[] = [];
   private readonly dir: string;
   private readonly root: string;
   private readonly maxWorkers: number;
   private queue: Promise<unknown> = Promise.resolve();
+  private started = 0;
+  /** Wall time of each job run so far, from its dispatch to its outcome (ms), by key. */
+  readonly timings = new Map<string, number>();
 
   constructor(opts: RunOptions = {}) {
     this.root = opts.root ?? ROOT;
-    this.maxWorkers = opts.maxWorkers ?? 1;
+    this.maxWorkers = Math.max(1, opts.maxWorkers ?? 1);
     this.dir = join(scratchDir(this.root), 'runs', `${process.pid}-${++sessionCounter}`);
   }
 
@@ -93,57 +99,63 @@ export class GradingSession {
     return next;
   }
 
+  /**
+   * Starts the worker processes now, so that their start-up overlaps other work (watch mode does this
+   * before the first save).
+   */
+  warm(): void {
+    while (this.idle.length < this.maxWorkers) this.idle.push(this.startWorker());
+  }
+
   close(): void {
-    this.stopWorker();
+    for (const w of this.idle.splice(0)) this.stopWorker(w);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async runNow(jobs: readonly Job[], onOutcome?: (key: string, outcome: JobOutcome) => void): Promise<Map<string, JobOutcome>> {
     const results = new Map<string, JobOutcome>();
-    const record = (key: string, outcome: JobOutcome) => {
-      if (results.has(key)) return;
-      results.set(key, outcome);
-      onOutcome?.(key, outcome);
-    };
-    let remaining = jobs;
-    while (remaining.length > 0) {
-      const before = results.size;
-      const crash = await this.round(remaining, record);
-      remaining = jobs.filter((j) => !results.has(j.key));
-      if (remaining.length > 0 && results.size === before) {
-        // The worker died without finishing or timing out anything: report it rather than loop.
-        for (const j of remaining) record(j.key, { kind: 'crashed', message: crash ?? 'the test process stopped unexpectedly' });
-        remaining = [];
+    const todo = [...jobs];
+    const lane = async () => {
+      for (let job = todo.shift(); job !== undefined; job = todo.shift()) {
+        const w = this.idle.pop() ?? this.startWorker();
+        const t0 = performance.now();
+        const { outcome, keep } = await this.runOne(w, job);
+        this.timings.set(job.key, performance.now() - t0);
+        if (keep && w.jobs < JOBS_PER_WORKER) this.idle.push(w);
+        else this.stopWorker(w);
+        results.set(job.key, outcome);
+        onOutcome?.(job.key, outcome);
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.maxWorkers, jobs.length) }, lane));
     return results;
   }
 
-  private startWorker(): Worker {
+  private startWorker(): WorkerProc {
     mkdirSync(this.dir, { recursive: true });
-    const progressFile = join(this.dir, 'progress.ndjson');
+    const progressFile = join(this.dir, `progress-${++this.started}.ndjson`);
     writeFileSync(progressFile, '');
     const child = adoptEarlyWorker(this.root) ?? spawnWorker(this.root);
     if (child.pid !== undefined) liveGroups.add(child.pid);
-    const w: Worker = { child, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: child.exitCode !== null };
+    const w: WorkerProc = { child, progressFile, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: child.exitCode !== null, jobs: 0 };
     child.stderr?.on('data', (b: Buffer) => {
       w.stderr = (w.stderr + b.toString()).slice(-4_000);
     });
     child.on('exit', () => {
       w.exited = true;
     });
+    // A worker waiting in the idle list must not keep the CLI alive once it is done.
+    child.unref();
+    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
     return w;
   }
 
-  private stopWorker(): void {
-    const w = this.worker;
-    if (w === undefined) return;
-    this.worker = undefined;
+  private stopWorker(w: WorkerProc): void {
     killGroup(w.child.pid);
     closeSync(w.progressFd);
   }
 
-  private readProgress(w: Worker): ProgressLine[] {
+  private readProgress(w: WorkerProc): ProgressLine[] {
     const buf = Buffer.alloc(64 * 1024);
     for (;;) {
       const n = readSync(w.progressFd, buf, 0, buf.length, w.offset);
@@ -156,80 +168,57 @@ export class GradingSession {
     return lines.filter((l) => l !== '').map((l) => JSON.parse(l) as ProgressLine);
   }
 
-  /** One attempt at a batch in the (possibly new) worker; returns a crash reason when it died. */
-  private round(jobs: readonly Job[], record: (key: string, outcome: JobOutcome) => void): Promise<string | undefined> {
-    const w = (this.worker ??= this.startWorker());
-    writeFileSync(join(this.dir, 'jobs.json'), JSON.stringify(Object.fromEntries(jobs.map((j) => [j.key, j]))));
-    const byKey = new Map(jobs.map((j) => [j.key, j]));
-    const running = new Map<string, { phase: string; since: number }>();
-    const finished = new Set<string>();
-
-    return new Promise((resolveRound) => {
+  /** One job on one worker; `keep` is false when the worker was killed or died and must not be reused. */
+  private runOne(w: WorkerProc, job: Job): Promise<{ outcome: JobOutcome; keep: boolean }> {
+    w.jobs++;
+    const child = w.child;
+    (child as unknown as { channel?: { ref(): void } }).channel?.ref();
+    return new Promise((resolveJob) => {
       let done = false;
-      let fatal: string | undefined;
-      const finish = (killed: boolean) => {
+      let phase: { name: string; since: number } | undefined;
+      const finish = (outcome: JobOutcome, keep: boolean) => {
         if (done) return;
         done = true;
         clearInterval(timer);
-        w.child.removeListener('message', onMessage);
-        w.child.removeListener('exit', onExit);
-        if (killed || w.exited || fatal !== undefined) this.stopWorker();
-        const reason = fatal ?? (w.stderr.trim() === '' ? undefined : w.stderr.trim().split('\n').slice(-5).join('\n'));
-        resolveRound(killed || w.exited || fatal !== undefined ? reason : undefined);
+        child.removeListener('message', onMessage);
+        child.removeListener('exit', onExit);
+        (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+        resolveJob({ outcome, keep });
       };
+      const timedOut = (reason: 'cpu' | 'wall', cpuMs?: number) =>
+        finish({ kind: 'timed-out', test: phase?.name ?? LOAD_PHASE, limitMs: job.limitMs, reason, ...(cpuMs !== undefined ? { cpuMs } : {}), tests: [] }, false);
       const watchdog = () => {
         const now = performance.now();
         for (const line of this.readProgress(w)) {
-          if (finished.has(line.key) || !byKey.has(line.key)) continue;
-          if (line.e === 'file') running.set(line.key, { phase: LOAD_PHASE, since: now });
-          else if (line.e === 'start') running.set(line.key, { phase: line.test, since: now });
-          else running.set(line.key, { phase: `(after '${line.test}')`, since: now });
+          if (line.e === 'over') return timedOut('cpu', line.cpuMs);
+          if (line.key !== job.key) continue;
+          if (line.e === 'file') phase = { name: LOAD_PHASE, since: now };
+          else if (line.e === 'start') phase = { name: line.test, since: now };
+          else phase = { name: `(after '${line.test}')`, since: now };
         }
-        for (const [key, r] of running) {
-          const job = byKey.get(key)!;
-          if (now - r.since > job.limitMs + GRACE_MS) {
-            record(key, { kind: 'timed-out', test: r.phase, limitMs: job.limitMs, tests: [] });
-            finish(true);
-            return;
-          }
-        }
+        if (phase !== undefined && now - phase.since > job.limitMs * WALL_BACKSTOP_FACTOR) timedOut('wall');
       };
       const timer = setInterval(watchdog, POLL_MS);
       const onMessage = (raw: unknown) => {
         const m = raw as WorkerMessage;
-        if (m.type === 'job') {
-          if (!byKey.has(m.key)) return;
-          finished.add(m.key);
-          running.delete(m.key);
-          record(m.key, m.outcome);
-        } else if (m.type === 'fatal') {
-          fatal = m.message;
-          finish(true);
-        } else if (m.type === 'done') finish(false);
+        if (m.type === 'job' && m.key === job.key) finish(m.outcome, true);
       };
       const onExit = () => {
         watchdog();
-        finish(true);
+        if (done) return;
+        const err = w.stderr.trim();
+        finish({ kind: 'crashed', message: err === '' ? 'the test process stopped unexpectedly' : err.split('\n').slice(-5).join('\n') }, false);
       };
-      w.child.on('message', onMessage);
-      w.child.on('exit', onExit);
+      child.on('message', onMessage);
+      child.on('exit', onExit);
       if (w.exited) return onExit();
-      const msg: ParentMessage = {
-        type: 'run',
-        env: { [WORKER_ENV.progressFile]: join(this.dir, 'progress.ndjson'), [WORKER_ENV.jobsFile]: join(this.dir, 'jobs.json') },
-        jobs,
-        maxWorkers: this.maxWorkers,
-        root: this.root,
-        setupFile: SETUP,
-        scratch: this.dir,
-        aliases: aliases(this.root).map((a) => ({ find: a.find.source, replacement: a.replacement })),
-      };
-      w.child.send(msg);
+      const msg: ParentMessage = { type: 'job', job, progressFile: w.progressFile };
+      child.send(msg);
     });
   }
 }
 
-/** Runs every job once in a fresh worker and returns each outcome. */
+/** Runs every job once on fresh workers and returns each outcome. */
 export async function runJobs(jobs: readonly Job[], opts: RunOptions = {}): Promise<Map<string, JobOutcome>> {
   const session = new GradingSession(opts);
   try {

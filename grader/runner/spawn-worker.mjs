@@ -14,7 +14,7 @@ const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.mjs');
  * @returns {import('node:child_process').ChildProcess}
  */
 export function spawnWorker(root) {
-  return spawn(process.execPath, [WORKER], {
+  return spawn(process.execPath, [WORKER, root], {
     cwd: root,
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

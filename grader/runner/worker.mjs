@@ -1,30 +1,130 @@
 // @ts-check
-// The runner's worker process: one vitest instance that runs hidden-test jobs and reports each outcome.
-// Plain JavaScript on purpose: loading vitest under a TypeScript loader hook costs ~0.7 s per run.
-// The parent (run-jobs.ts) kills this process and its test processes when a test overruns its limit.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
-import { createVitest } from 'vitest/node';
+// The runner's worker process: runs hidden-test jobs one at a time on vitest's own test runner
+// (@vitest/runner), loading TypeScript through tsx, and reports each outcome to the parent (run-jobs.ts).
+//
+// Why not the full vitest: its start-up (vite's server, transform pipeline, a pool of test processes)
+// costs a second or more on every run, and its pool ends the test process whenever its queue empties, so a
+// warm process could not be kept for watch mode. Here the harness and fast-check are loaded once and stay
+// loaded; a job costs the import of its test and implementation (transformed once, cached on disk by tsx)
+// and the time of its tests.
+//
+// Limits are about work, not wall time: a thread in this process watches the CPU time the current phase
+// (loading, one test, the hooks after it) has used and writes an 'over' line to the progress file when it
+// passes the job's limit; the parent then kills this process (a `while (true) {}` cannot be stopped any
+// other way). So a busy machine does not turn a correct implementation into a time-out.
+import { appendFileSync } from 'node:fs';
+import { register as registerHooks } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { register as registerTsx } from 'tsx/esm/api';
 
 /** @typedef {import('./protocol.ts').Job} Job */
 /** @typedef {import('./protocol.ts').ErrorInfo} ErrorInfo */
 /** @typedef {import('./protocol.ts').TestOutcome} TestOutcome */
+/** @typedef {import('./protocol.ts').JobOutcome} JobOutcome */
 /** @typedef {import('./protocol.ts').ParentMessage} ParentMessage */
 /** @typedef {import('./protocol.ts').WorkerMessage} WorkerMessage */
+/** @typedef {import('./protocol.ts').ProgressLine} ProgressLine */
+/** @typedef {import('@vitest/runner').VitestRunner} VitestRunner */
+/** @typedef {import('@vitest/runner').Task} Task */
+/** @typedef {import('@vitest/runner').File} FileTask */
 
-const JOB_QUERY = /[?&]dlab-job=([a-z0-9-]+)/;
+const ROOT = process.argv[2] ?? process.cwd();
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 const MAX_LOG_LINES = 200;
 const ANSI = /\u001b\[[0-9;]*m/g;
+/** An async wait (a promise that never settles) uses no CPU; past this many times the CPU limit it fails the test. */
+const WALL_FACTOR = 3;
 
-/** @type {Map<string, Job>} */
-const jobs = new Map();
-/** @type {Map<string, string[]>} */
-const logs = new Map();
+registerTsx();
+// Registered after tsx, so these hooks run first and hand everything else to tsx.
+registerHooks(pathToFileURL(join(HERE, 'hooks.mjs')).href, { data: { vitestApi: pathToFileURL(join(HERE, 'vitest-api.mjs')).href } });
+
+/** @type {typeof import('@vitest/runner')} */
+const vr = await import('@vitest/runner');
+// Loaded once for every job: what nearly every hidden test uses. Areas (sim, net, lincheck) load on first use.
+await import('fast-check');
+await import(pathToFileURL(join(ROOT, 'harness', 'index.ts')).href);
 
 /** @param {WorkerMessage} m */
 function send(m) {
   process.send?.(m);
 }
+
+// ---- progress and the CPU watchdog ----
+
+/** @type {string | undefined} */
+let progressFile;
+/** @param {ProgressLine} line */
+function progress(line) {
+  // Synchronous, so the line is on disk before a learner's `while (true) {}` can start.
+  if (progressFile !== undefined) appendFileSync(progressFile, JSON.stringify(line) + '\n');
+}
+
+// [0] CPU microseconds at the start of the current phase, [1] its limit in µs (0: disarmed).
+const watch = new Float64Array(new SharedArrayBuffer(16));
+/** @type {{ file: string }} */
+const watchTarget = { file: '' };
+// The progress file's path reaches the thread through a port (strings do not fit a Float64Array).
+const { port1, port2 } = new MessageChannel();
+const watchdog = new Worker(
+  `const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+   const { appendFileSync } = require('node:fs');
+   const watch = new Float64Array(workerData.sab);
+   let file = '';
+   setInterval(() => {
+     for (let m; (m = receiveMessageOnPort(workerData.port)) !== undefined; ) file = m.message;
+     const limit = watch[1];
+     if (limit <= 0 || file === '') return;
+     const c = process.cpuUsage();
+     const used = c.user + c.system - watch[0];
+     if (used > limit) {
+       watch[1] = 0;
+       appendFileSync(file, JSON.stringify({ e: 'over', cpuMs: Math.round(used / 1000) }) + '\\n');
+     }
+   }, 20);`,
+  { eval: true, workerData: { sab: watch.buffer, port: port2 }, transferList: [port2] },
+);
+watchdog.unref();
+port1.unref();
+/** @param {string} file */
+function watchFile(file) {
+  if (watchTarget.file === file) return;
+  watchTarget.file = file;
+  port1.postMessage(file);
+}
+/** @param {number} limitMs */
+function arm(limitMs) {
+  const c = process.cpuUsage();
+  watch[0] = c.user + c.system;
+  watch[1] = limitMs * 1000;
+}
+function disarm() {
+  watch[1] = 0;
+}
+
+// ---- console output of the code under test ----
+
+/** @type {string[]} */
+let logs = [];
+for (const level of /** @type {const} */ (['log', 'info', 'warn', 'error', 'debug'])) {
+  console[level] = (...args) => {
+    if (logs.length >= MAX_LOG_LINES) return;
+    const text = args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ');
+    logs.push(...text.replace(ANSI, '').replace(/\n$/, '').split('\n'));
+  };
+}
+/** @param {unknown} v */
+function inspect(v) {
+  try {
+    return typeof v === 'object' && v !== null && !(v instanceof Error) ? JSON.stringify(v) : String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+// ---- outcomes ----
 
 /** @param {unknown} e @returns {ErrorInfo} */
 function errorInfo(e) {
@@ -36,7 +136,7 @@ function errorInfo(e) {
   /** @type {{ -readonly [K in keyof ErrorInfo]: ErrorInfo[K] }} */
   const info = { message: message.replace(ANSI, '') };
   const d = x.dlab;
-  if (d !== undefined) {
+  if (d !== undefined && d !== null) {
     if (typeof d['property'] === 'string') info.property = d['property'];
     if (typeof d['seed'] === 'number') info.seed = d['seed'];
     if (typeof d['path'] === 'string') info.path = d['path'];
@@ -45,121 +145,123 @@ function errorInfo(e) {
   return info;
 }
 
-/** @param {string} moduleId */
-function keyOf(moduleId) {
-  return basename(moduleId).replace(/\.test\.ts$/, '');
+/** The name a learner knows a task by: its suites and title, without the file. @param {Task} t */
+function nameOf(t) {
+  /** @type {string[]} */
+  const parts = [];
+  for (let cur = /** @type {Task | undefined} */ (t); cur !== undefined && cur.type !== undefined && cur !== cur.file; cur = cur.suite) parts.unshift(cur.name);
+  return parts.join(' > ');
 }
 
-/** @param {import('vitest/node').TestCase} tc @returns {TestOutcome} */
-function outcomeOf(tc) {
-  const r = tc.result();
-  const state = r.state === 'passed' ? 'passed' : r.state === 'failed' ? 'failed' : 'skipped';
-  return { name: tc.fullName, state, durationMs: Math.round(tc.diagnostic()?.duration ?? 0), errors: (r.errors ?? []).map(errorInfo) };
+/** @param {Task} t @returns {Task[]} */
+function descendants(t) {
+  return 'tasks' in t ? t.tasks.flatMap((c) => [c, ...descendants(c)]) : [];
 }
 
-/** @param {string} p */
-const isFile = (p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true;
+/** @param {FileTask} file @param {Set<Task>} bailed @returns {JobOutcome} */
+function outcomeOf(file, bailed) {
+  const all = descendants(file);
+  /** @type {TestOutcome[]} */
+  const tests = all
+    .filter((t) => t.type === 'test')
+    .map((t) => {
+      const r = t.result;
+      const state = r?.state === 'pass' ? 'passed' : r?.state === 'fail' ? 'failed' : 'skipped';
+      return { name: nameOf(t), state, durationMs: Math.round(r?.duration ?? 0), errors: (r?.errors ?? []).map(errorInfo), ...(bailed.has(t) ? { notRun: true } : {}) };
+    });
+  // Errors of the file (an import that failed, a hook outside any describe) and of suites' hooks.
+  const loadErrors = [file, ...all.filter((t) => t.type === 'suite')].flatMap((t) => t.result?.errors ?? []).map(errorInfo);
+  return { kind: 'finished', tests, loadErrors, logs };
+}
 
-/**
- * Resolves `@impl/<id>` to the job's implementation, and keeps the implementation's own files per job
- * (a `?dlab-job=` query makes them distinct modules, so no state leaks between jobs).
- * @returns {import('vite').Plugin}
- */
-function implPlugin() {
-  return {
-    name: 'dlab-impl',
-    enforce: 'pre',
-    resolveId(source, importer) {
-      if (importer === undefined) return null;
-      const m = JOB_QUERY.exec(importer);
-      if (m === null) return null;
-      const job = jobs.get(/** @type {string} */ (m[1]));
-      if (job === undefined) return null;
-      if (source === `@impl/${job.exerciseId}`) return `${job.entry}?dlab-job=${job.key}`;
-      if (source.startsWith('@impl/')) this.error(`hidden tests import only @impl/${job.exerciseId}, not ${source}`);
-      if (source.startsWith('.')) {
-        const from = importer.replace(/\?.*$/, '');
-        if (!from.startsWith(job.implDir + sep)) return null;
-        const base = resolve(dirname(from), source.replace(/\?.*$/, ''));
-        const hit = [base, `${base}.ts`, join(base, 'index.ts')].find(isFile);
-        if (hit !== undefined && hit.startsWith(job.implDir + sep)) return `${hit}?dlab-job=${job.key}`;
+// ---- one job ----
+
+/** @param {Job} job @returns {Promise<JobOutcome>} */
+async function runJob(job) {
+  for (const k of Object.keys(process.env)) if (k.startsWith('DLAB_')) delete process.env[k];
+  Object.assign(process.env, job.env);
+  logs = [];
+  let failed = false;
+  /** @type {Set<Task>} */
+  const bailed = new Set();
+  /** @type {string} */
+  let current = '';
+  const wallLimit = job.limitMs * WALL_FACTOR;
+  const q = new URLSearchParams({ 'dlab-job': job.key, impl: job.entry, dir: job.implDir, ex: job.exerciseId });
+  /** @type {VitestRunner} */
+  const runner = {
+    config: {
+      root: ROOT,
+      setupFiles: [],
+      name: undefined,
+      passWithNoTests: false,
+      testNamePattern: undefined,
+      allowOnly: false,
+      sequence: { seed: 0, hooks: 'stack', setupFiles: 'list' },
+      chaiConfig: undefined,
+      maxConcurrency: 1,
+      testTimeout: wallLimit,
+      hookTimeout: wallLimit,
+      retry: 0,
+      includeTaskLocation: false,
+      tags: [],
+      tagsFilter: undefined,
+      strictTags: false,
+    },
+    async importFile(filepath) {
+      await import(`${pathToFileURL(filepath).href}?${q}`);
+    },
+    onBeforeRunSuite(suite) {
+      if (failed && job.bail && suite.type === 'suite') {
+        suite.mode = 'skip';
+        for (const t of descendants(suite)) bailed.add(t);
       }
-      return null;
+    },
+    onBeforeRunTask(test) {
+      if (failed && job.bail) {
+        test.mode = 'skip';
+        bailed.add(test);
+        return;
+      }
+      current = nameOf(test);
+      progress({ e: 'start', key: job.key, test: current });
+      arm(job.limitMs);
+    },
+    onAfterRunTask(test) {
+      if (test.result?.state === 'fail') failed = true;
+      if (bailed.has(test)) return;
+      progress({ e: 'end', key: job.key, test: current });
+      arm(job.limitMs);
     },
   };
+  progress({ e: 'file', key: job.key });
+  arm(job.limitMs);
+  try {
+    const [file] = await vr.startTests([job.testFile], runner);
+    if (file === undefined) return { kind: 'crashed', message: 'the hidden test file was not collected' };
+    return outcomeOf(file, bailed);
+  } finally {
+    disarm();
+  }
 }
 
-/** @type {import('vitest/node').Vitest | undefined} */
-let vitest;
+// ---- the protocol ----
 
-/** @param {Extract<ParentMessage, { type: 'run' }>} msg */
-async function instance(msg) {
-  if (vitest !== undefined) return vitest;
-  // Test processes inherit this environment: the progress and jobs files the setup file uses.
-  Object.assign(process.env, msg.env);
-  const v = await createVitest(
-    'test',
-    {
-      config: false,
-      root: msg.root,
-      watch: false,
-      pool: 'forks',
-      isolate: false,
-      maxWorkers: msg.maxWorkers,
-      fileParallelism: msg.maxWorkers > 1,
-      setupFiles: [msg.setupFile],
-      reporters: [
-        {
-          onUserConsoleLog(log) {
-            const task = log.taskId === undefined ? undefined : vitest?.state.idMap.get(log.taskId);
-            const file = task?.file?.filepath;
-            if (file === undefined) return;
-            const key = keyOf(file);
-            const lines = logs.get(key) ?? [];
-            if (lines.length < MAX_LOG_LINES) lines.push(...log.content.replace(/\n$/, '').split('\n'));
-            logs.set(key, lines);
-          },
-          onTestModuleEnd(mod) {
-            const key = keyOf(mod.moduleId);
-            if (!jobs.has(key)) return;
-            const tests = [...mod.children.allTests()].map(outcomeOf);
-            // Errors of the file (an import that failed, a hook outside any describe) and of suites' hooks.
-            const errors = [...mod.errors(), ...[...mod.children.allSuites()].flatMap((s) => s.errors())].map(errorInfo);
-            send({ type: 'job', key, outcome: { kind: 'finished', tests, loadErrors: errors, logs: logs.get(key) ?? [] } });
-          },
-        },
-      ],
-    },
-    {
-      plugins: [implPlugin()],
-      resolve: { alias: msg.aliases.map((a) => ({ find: new RegExp(a.find), replacement: a.replacement })) },
-      logLevel: 'silent',
-    },
-  );
-  vitest = v;
-  return v;
-}
-
-/** @param {Extract<ParentMessage, { type: 'run' }>} msg */
-async function run(msg) {
-  const v = await instance(msg);
-  mkdirSync(msg.scratch, { recursive: true });
-  const project = v.getRootProject();
-  const specs = msg.jobs.map((job) => {
-    jobs.set(job.key, job);
-    const wrapper = join(msg.scratch, `${job.key}.test.ts`);
-    writeFileSync(wrapper, `import ${JSON.stringify(`${job.testFile}?dlab-job=${job.key}`)};\n`);
-    return project.createSpecification(wrapper);
-  });
-  await v.runTestSpecifications(specs, false);
-}
-
+let queue = Promise.resolve();
 process.on('disconnect', () => process.exit(0));
 process.on('message', (raw) => {
   const msg = /** @type {ParentMessage} */ (raw);
-  if (msg.type !== 'run') return;
-  run(msg).then(
-    () => send({ type: 'done' }),
-    (e) => send({ type: 'fatal', message: e instanceof Error ? e.message : String(e) }),
-  );
+  if (msg.type !== 'job') return;
+  queue = queue.then(async () => {
+    progressFile = msg.progressFile;
+    watchFile(msg.progressFile);
+    try {
+      send({ type: 'job', key: msg.job.key, outcome: await runJob(msg.job) });
+    } catch (e) {
+      send({ type: 'job', key: msg.job.key, outcome: { kind: 'crashed', message: e instanceof Error ? e.message : String(e) } });
+    }
+  });
 });
+// Nothing of the parent's reaches a learner's code, but a stray rejection must not end the process.
+process.on('unhandledRejection', () => undefined);
+send({ type: 'ready' });

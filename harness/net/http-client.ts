@@ -2,6 +2,7 @@
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { SecureVersion, TLSSocket } from 'node:tls';
+import { patientTimeout } from '../patience.ts';
 
 /** How to reach an HTTPS server. The CA is always given: verification is never switched off. */
 export interface TlsClientOptions {
@@ -101,11 +102,11 @@ export function openCall(c: HttpCall): OpenCall {
   }
   const req = c.tls !== undefined ? https.request(opts) : http.request(opts);
   const what = describeCall(c);
-  const timer = setTimeout(() => req.destroy(new CallError(`${what}: no complete reply within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+  const cancelTimer = patientTimeout(timeoutMs, () => req.destroy(new CallError(`${what}: no complete reply within ${timeoutMs} ms`, 'ETIMEDOUT')));
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      cancelTimer();
       reject(e instanceof CallError ? e : new CallError(`${what}: ${e.code ?? 'error'} ${e.message}`, e.code));
     });
   });
@@ -114,10 +115,10 @@ export function openCall(c: HttpCall): OpenCall {
     req,
     response,
     destroy: () => {
-      clearTimeout(timer);
+      cancelTimer();
       req.destroy();
     },
-    done: () => clearTimeout(timer),
+    done: () => cancelTimer(),
   };
 }
 

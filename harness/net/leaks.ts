@@ -1,4 +1,5 @@
 // Leak checks for socket tests: open TCP/TLS handles in this process, and waiting for counters to settle.
+import { mark, patientElapsedMs, patientTimeout } from '../patience.ts';
 import { PropertyFailure } from '../report.ts';
 
 /** How many TCP servers, TCP sockets and TLS wraps this process holds open right now. */
@@ -6,12 +7,12 @@ export function netHandleCount(): number {
   return process.getActiveResourcesInfo().filter((r) => /^(TCPServerWrap|TCPSocketWrap|TCPWrap|TLSWrap)$/.test(r)).length;
 }
 
-/** Polls `cond` every 10 ms until it holds or `ms` pass; returns whether it held. */
+/** Polls `cond` every 10 ms until it holds or `ms` pass (patient time: see patience.ts); returns whether it held. */
 export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
+  const start = mark();
   for (;;) {
     if (cond()) return true;
-    if (Date.now() >= end) return false;
+    if (patientElapsedMs(start) >= ms) return false;
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -58,12 +59,12 @@ export function leakGuard(what: string): { start(): void; check(): Promise<void>
   };
 }
 
-/** Resolves with the promise's value, or rejects with `message` after `ms` (the timer is always cleared). */
+/** Resolves with the promise's value, or rejects with `message` after `ms` of patient time (the timer is always cleared). */
 export async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let cancel: (() => void) | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+    return await Promise.race([p, new Promise<never>((_, reject) => (cancel = patientTimeout(ms, () => reject(new Error(message)))))]);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
 }

@@ -97,6 +97,7 @@ export async function check(
       passed: v.passed,
       durationMs: v.durationMs,
       tests: v.tests,
+      notRun: v.notRun,
       failures: v.failures,
     };
     if (explored.length > 0) json['explore'] = explored.map((e) => ({ seedShift: e.seedShift, passed: e.verdict.passed, failures: e.verdict.failures }));

@@ -102,11 +102,11 @@ export async function compare(ctx: Context, id: string | undefined): Promise<num
   mkdirSync(dir, { recursive: true });
   const outs = { mine: join(dir, 'mine.ndjson'), ref: join(dir, 'ref.ndjson') };
   try {
-    const mine = planJob(ex, { kind: 'exercises' }, { metricsOut: outs.mine }, ctx.root, '-cmp');
-    const ref = planJob(ex, { kind: 'solutions' }, { metricsOut: outs.ref }, ctx.root, '-cmp');
+    const mine = planJob(ex, { kind: 'exercises' }, { metricsOut: outs.mine, all: true }, ctx.root, '-cmp');
+    const ref = planJob(ex, { kind: 'solutions' }, { metricsOut: outs.ref, all: true }, ctx.root, '-cmp');
     if (!mine.ok) throw new DlabExit(mine.error);
     if (!ref.ok) throw new DlabExit(ref.error);
-    const outcomes = await runJobs([mine.value.job, ref.value.job], { root: ctx.root });
+    const outcomes = await runJobs([mine.value.job, ref.value.job], { root: ctx.root, maxWorkers: 2 });
     const verdict = verdictOf(mine.value, outcomes.get(mine.value.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root);
     const a = readMetrics(read(outs.mine));
     const b = readMetrics(read(outs.ref));

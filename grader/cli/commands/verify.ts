@@ -1,12 +1,15 @@
 // `dlab verify`: proves every exercise sound. The reference passes (on extra seeds too), the untouched stub
 // fails, every mutant is rejected, the stub and the reference export the same types.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { CATALOGUE } from '../../catalogue.ts';
 import { checkCatalogue, findExercise, type Exercise } from '../../core/course.ts';
 import { DlabExit } from '../../core/errors.ts';
 import { compareExportTypes } from '../../core/export-types.ts';
 import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/grade.ts';
-import type { JobOutcome } from '../../runner/protocol.ts';
-import { runJobs } from '../../runner/run-jobs.ts';
+import type { Job, JobOutcome } from '../../runner/protocol.ts';
+import { GradingSession } from '../../runner/run-jobs.ts';
+import { VerdictCache } from '../../runner/verdict-cache.ts';
 import { mutantTarget } from '../../runner/targets.ts';
 import type { Context } from '../context.ts';
 import { line, paint } from '../io.ts';
@@ -17,14 +20,26 @@ export interface VerifyRow {
   readonly solutionPasses: boolean;
   readonly stubFails: boolean;
   readonly mutants: ReadonlyArray<{ readonly name: string; readonly rejected: boolean }>;
+  /** Wall time of this exercise's runs, added up over the workers; 0 when every run came from the cache. */
   readonly durationMs: number;
   /** Everything that makes the exercise unsound, in words; empty when it is sound. */
   readonly problems: readonly string[];
 }
 
+
 const MIN_MUTANTS = 3;
 
-export async function verify(ctx: Context, opts: { json: boolean; only?: string | undefined; seeds?: number | undefined }): Promise<number> {
+export interface VerifyOptions {
+  readonly json: boolean;
+  readonly only?: string | undefined;
+  readonly seeds?: number | undefined;
+  /** false: grade every run again even if its inputs are unchanged since a cached run. */
+  readonly cache?: boolean;
+  /** Also run everything with every core kept busy, and fail where a verdict changes. */
+  readonly stress?: boolean;
+}
+
+export async function verify(ctx: Context, opts: VerifyOptions): Promise<number> {
   const { io } = ctx;
   const p = paint(io);
   const { course, problems: catalogueProblems } = checkCatalogue(CATALOGUE, ctx.root);
@@ -55,11 +70,39 @@ export async function verify(ctx: Context, opts: { json: boolean; only?: string 
   }
   const unowned = catalogueProblems.filter((prob) => !exercises.some((e) => prob.includes(e.id)));
 
-  if (!opts.json) line(io.stdout, p.dim(`verifying ${exercises.length} exercise${exercises.length === 1 ? '' : 's'} (${planned.length} runs) …`));
-  const outcomes = await runJobs(
-    planned.map((x) => x.plan.job),
-    { maxWorkers: 2, root: ctx.root },
-  );
+  const cache = opts.cache === false ? undefined : new VerdictCache(ctx.root);
+  const keyOf = (x: (typeof planned)[number]) => cache?.key(x.ex, x.plan.target, x.plan.job);
+  const outcomes = new Map<string, JobOutcome>();
+  const wallMs = new Map<string, number>();
+  const todo: Job[] = [];
+  for (const x of planned) {
+    const k = keyOf(x);
+    const hit = k === undefined ? undefined : cache?.get(k);
+    if (hit !== undefined) outcomes.set(x.plan.job.key, hit);
+    else todo.push(x.plan.job);
+  }
+  const workers = Math.max(1, Math.min(availableParallelism(), 4));
+  if (!opts.json) {
+    const cached = planned.length - todo.length;
+    line(io.stdout, p.dim(`verifying ${exercises.length} exercise${exercises.length === 1 ? '' : 's'}: ${planned.length} runs, ${todo.length} on ${workers} worker${workers === 1 ? '' : 's'}${cached > 0 ? `, ${cached} unchanged since a previous run (cached; --no-cache runs them again)` : ''} …`));
+  }
+  const session = new GradingSession({ maxWorkers: workers, root: ctx.root });
+  try {
+    for (const [k, o] of await session.run(todo)) outcomes.set(k, o);
+    for (const [k, ms] of session.timings) wallMs.set(k, ms);
+  } finally {
+    session.close();
+  }
+  if (cache !== undefined) {
+    for (const x of planned) {
+      const o = outcomes.get(x.plan.job.key);
+      const k = keyOf(x);
+      if (o !== undefined && k !== undefined && wallMs.has(x.plan.job.key)) cache.set(k, o);
+    }
+  }
+  // Under --stress: every run again while other processes keep every core busy; the verdicts must not change.
+  const stressed = opts.stress === true ? await underLoad(planned.map((x) => x.plan.job), ctx.root, workers) : undefined;
+
   const typeProblems = compareExportTypes(
     exercises.filter((e) => !catalogueProblems.some((prob) => prob.includes(e.id))),
     ctx.root,
@@ -82,7 +125,14 @@ export async function verify(ctx: Context, opts: { json: boolean; only?: string 
       return { name, rejected: !m.v.passed && m.v.kind !== 'did-not-load' };
     });
     const solutionPasses = sol.length === extraSeeds + 1 && sol.every((s) => s.v.passed);
-    const durationMs = sum(mine.map((x) => outcomeMs(outcomes.get(x.plan.job.key))));
+    if (stressed !== undefined) {
+      for (const x of mine) {
+        const calm = signature(x.plan, outcomes.get(x.plan.job.key), ctx.root);
+        const busy = signature(x.plan, stressed.get(x.plan.job.key), ctx.root);
+        if (calm !== busy) list.push(`${roleName(x.role)}'s verdict changes when the machine is busy: ${calm} when idle, ${busy} under load`);
+      }
+    }
+    const durationMs = sum(mine.map((x) => wallMs.get(x.plan.job.key) ?? 0));
     return { id: ex.id, solutionPasses, stubFails: stub !== undefined && !stub.v.passed, mutants, durationMs, problems: list };
   });
 
@@ -94,7 +144,8 @@ export async function verify(ctx: Context, opts: { json: boolean; only?: string 
     for (const r of rows) {
       const mark = r.problems.length === 0 ? p.green('✓') : p.red('✗');
       const rejected = r.mutants.filter((m) => m.rejected).length;
-      line(io.stdout, `${mark} ${r.id.padEnd(48)} ${p.dim(`solution ${r.solutionPasses ? 'passes' : 'FAILS'} · stub ${r.stubFails ? 'fails' : 'PASSES'} · mutants ${rejected}/${r.mutants.length} rejected · ${(r.durationMs / 1000).toFixed(1)} s`)}`);
+      const cost = r.durationMs === 0 ? 'cached' : `${(r.durationMs / 1000).toFixed(1)} s`;
+      line(io.stdout, `${mark} ${r.id.padEnd(48)} ${p.dim(`solution ${r.solutionPasses ? 'passes' : 'FAILS'} · stub ${r.stubFails ? 'fails' : 'PASSES'} · mutants ${rejected}/${r.mutants.length} rejected · ${cost}`)}`);
       for (const prob of r.problems) line(io.stdout, `    ${p.red('-')} ${prob}`);
     }
     for (const prob of unowned) line(io.stdout, `${p.red('✗')} ${prob}`);
@@ -110,9 +161,27 @@ function describe(v: Verdict): string {
   return f === undefined ? v.kind : `${f.test}: ${f.message.split('\n')[0]}`;
 }
 
-function outcomeMs(o: JobOutcome | undefined): number {
-  if (o === undefined || o.kind !== 'finished') return 0;
-  return sum(o.tests.map((t) => t.durationMs));
+function roleName(role: 'solution' | 'stub' | { mutant: string }): string {
+  return typeof role === 'object' ? `mutant '${role.mutant}'` : `the ${role}`;
+}
+
+/** What must not change with load: pass or fail, the kind of verdict, and which tests failed. */
+function signature(plan: PlannedJob, o: JobOutcome | undefined, root: string): string {
+  if (o === undefined) return 'no result';
+  const v = verdictOf(plan, o, 0, root);
+  return v.passed ? 'passed' : `${v.kind} (${v.failures.map((f) => f.test).join('; ')})`;
+}
+
+/** Runs the jobs again with one CPU-burning process per core kept running beside them. */
+async function underLoad(jobs: readonly Job[], root: string, workers: number): Promise<Map<string, JobOutcome>> {
+  const burners = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const session = new GradingSession({ maxWorkers: workers, root });
+  try {
+    return await session.run(jobs.map((j) => ({ ...j })));
+  } finally {
+    session.close();
+    for (const b of burners) b.kill('SIGKILL');
+  }
 }
 
 function sum(xs: readonly number[]): number {

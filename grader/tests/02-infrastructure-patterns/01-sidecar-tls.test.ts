@@ -6,7 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import { checkAsyncProperty, holds, violated } from '@dlab/harness';
+import { checkAsyncProperty, holds, patientSleep, patientTimeout, violated } from '@dlab/harness';
 import { bodyOf, callFails, certSerial, httpCall, leakGuard, loadPki, openCall, startLegacyApp, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions, freePort } from '@dlab/harness/net';
 import { startTlsSidecar, type Sidecar, type SidecarOptions } from '@impl/02-infrastructure-patterns/01-sidecar-tls';
 
@@ -275,7 +275,7 @@ describe('TLS sidecar in front of the legacy app', () => {
     try {
       const first = await Promise.race([
         call.response.then((res) => new Promise<string>((resolve) => res.once('data', (d: Buffer) => resolve(d.toString())))),
-        new Promise<null>((r) => setTimeout(() => r(null), 1500)),
+        patientSleep(1500).then(() => null),
       ]);
       holds(first !== null, 'the sidecar streams responses: each chunk from the app is passed on as it arrives', 'GET /drip: the app sends "first chunk\\n" at once, and the rest only later', () =>
         'after 1.5 s the client had not received a single byte, though the app sent its first chunk at once: the sidecar is holding the response until the app finishes (buffering)',
@@ -445,11 +445,11 @@ function rawExchange(port: number, text: string): Promise<string> {
     const chunks: Buffer[] = [];
     const s = net.connect({ port, host: '127.0.0.1' }, () => s.write(text));
     const done = () => {
-      clearTimeout(timer);
+      cancel();
       s.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));
     };
-    const timer = setTimeout(done, 1000);
+    const cancel = patientTimeout(1000, done);
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', done);
     s.on('close', done);
@@ -460,9 +460,9 @@ function rawExchange(port: number, text: string): Promise<string> {
 function tlsHandshake(o: tls.ConnectionOptions & { port: number }): Promise<string> {
   return new Promise((resolve) => {
     const s = tls.connect({ host: '127.0.0.1', ...o });
-    const timer = setTimeout(() => finish('timeout'), 2000);
+    const cancel = patientTimeout(2000, () => finish('timeout'));
     function finish(v: string) {
-      clearTimeout(timer);
+      cancel();
       s.destroy();
       resolve(v);
     }

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, checkProperty, holds } from '@dlab/harness';
-import { httpCall, leakGuard, listenTracked, parseXml, serializeXml, within, xmlElement, type Tracked, type XmlElement, freePort } from '@dlab/harness/net';
+import { httpCall, leakGuard, waitFor, listenTracked, parseXml, serializeXml, within, xmlElement, type Tracked, type XmlElement, freePort } from '@dlab/harness/net';
 import { jsonToXml, Registry, startGateway, translatorFor, xmlToJson, type Gateway, type Json } from '@impl/02-infrastructure-patterns/04-api-gateway';
 
 // ---------------------------------------------------------------------------------------------------
@@ -389,11 +389,7 @@ describe('cleanup', () => {
     for (let i = 0; i < 3; i++) await httpCall({ port: g.port, path: '/svc/users/x' });
     await within(g.close(), 2000, 'close() did not resolve within 2 s');
     gateways.splice(gateways.indexOf(g), 1);
-    const released = await new Promise<boolean>((resolve) => {
-      const end = Date.now() + 1000;
-      const poll = () => (b.tracked.openSockets() === 0 ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(poll, 10));
-      poll();
-    });
+    const released = await waitFor(() => b.tracked.openSockets() === 0, 1000);
     holds(released, 'close() releases every socket the gateway opened, including idle keep-alive connections to instances', 'three GETs through the gateway, then close()', () =>
       `1 s after close() the instance still had ${b.tracked.openSockets()} open connection(s) from the gateway: use your own http.Agent and destroy it in close()`,
     );
