@@ -109,6 +109,8 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   const json = opts.json === true;
   const keys = io.interactive && !json;
   const session = new GradingSession({ root: ctx.root });
+  // Its start-up (tsx, the harness) overlaps the first render, so the first save is graded warm.
+  session.warm();
   const emit = (e: WatchEvent) => line(io.stdout, JSON.stringify(e));
   const say = (s: string) => (json ? line(io.stderr, s) : line(io.stdout, s));
 
