@@ -30,7 +30,10 @@ export interface ExerciseEntry {
    * Absent for a one-file exercise (`exercises/<id>.ts`).
    */
   readonly files?: readonly string[];
-  /** Wall-clock limit for one test of this exercise, in ms (default 10 000). */
+  /**
+   * CPU time one test of this exercise may use, in ms (default 5 000); a wait that never settles is stopped
+   * after twice that in wall time, not counting time spent waiting for a CPU (grader/runner/worker.mjs).
+   */
   readonly limitMs?: number;
 }
 
@@ -66,7 +69,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'and set the timer again.',
         ],
         mutants: ['no-reorder-buffer', 'dedup-only-last-seq', 'retransmit-once', 'one-counter-for-all-peers', 'ack-what-arrived'],
-        limitMs: 10_000,
       },
       {
         slug: '01-lamport-ordering',
@@ -90,7 +92,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'is in heard, bound = the smallest heard ts; return the leading events with compareTs(e.ts, bound) < 0.',
         ],
         mutants: ['recv-without-max', 'recv-without-plus-one', 'stable-after-any-peer', 'wall-clock-timestamps', 'receive-does-not-advance-clock', 'replay-in-arrival-order', 'ignores-client-context'],
-        limitMs: 10_000,
       },
       {
         slug: '02-fencing-stale-leaders',
@@ -113,7 +114,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'with monoNow() < leaseUntil answers. init: read maxGen back from the disk.',
         ],
         mutants: ['follower-ignores-gen', 'gen-in-memory-only', 'ignores-higher-gen-replies', 'lease-from-ack-arrival', 'write-ack-without-lease', 'gen-written-not-fsynced', 'lease-on-wall-clock'],
-        limitMs: 10_000,
       },
       {
         slug: '03-idempotency-keys',
@@ -147,7 +147,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'ack-before-fsync',
           'answers-never-forgotten',
         ],
-        limitMs: 10_000,
       },
       {
         slug: '04-2pc-timestamps',
@@ -182,7 +181,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'clock-forgotten-on-restart',
           'abort-sent-once',
         ],
-        limitMs: 10_000,
       },
     ],
   },
@@ -208,7 +206,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             '{ requestCert: true, rejectUnauthorized: true, ca: clientCa }. close(): server.close(), closeAllConnections(), agent.destroy().',
         ],
         mutants: ['buffers-response', 'mtls-unverified', 'upstream-leak-on-abort'],
-        limitMs: 15_000,
       },
       {
         slug: '02-shard-router',
@@ -227,7 +224,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'otherwise merge the items whose partition that shard owns, sort by key, answer {"items": [...]}.',
         ],
         mutants: ['hash-mod-shards', 'silent-partial-scan', 'accepts-older-map'],
-        limitMs: 15_000,
       },
       {
         slug: '03-secret-rotation',
@@ -246,7 +242,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'accept: revoked -> false, current -> true, else some retiring entry with now < until.',
         ],
         mutants: ['restart-listener', 'single-secret', 'never-retired'],
-        limitMs: 15_000,
       },
       {
         slug: '04-api-gateway',
@@ -265,7 +260,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             "if the method is idempotent or the request never connected; translate with translator.toUpstream/fromUpstream.",
         ],
         mutants: ['registry-never-expires', 'retries-post', 'single-item-array-collapses'],
-        limitMs: 15_000,
       },
     ],
   },
@@ -288,7 +282,6 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'so the receive is strictly after the send.',
         ],
         mutants: ['compare-by-sum', 'receive-without-tick', 'missing-entry-undefined'],
-        limitMs: 5_000,
       },
     ],
   },

@@ -120,7 +120,7 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
       const msg =
         outcome.reason === 'cpu'
           ? `timed out in ${outcome.test}: it used more than ${secs} s of CPU time, so it was stopped (an infinite loop, or work that grows without bound?)`
-          : `timed out in ${outcome.test}: still waiting after ${Math.round(secs * 4)} s, so it was stopped (a promise that never settles?)`;
+          : `timed out in ${outcome.test}: still waiting after ${Math.round(secs * 2)} s, so it was stopped (a promise that never settles, or a reply that never comes?)`;
       return { ...base, kind: 'timed-out', passed: false, tests: outcome.tests.length, notRun: 0, failures: [{ test: outcome.test, message: msg }], logs: [] };
     }
     case 'crashed':

@@ -12,8 +12,9 @@ export interface Job {
   /** The folder whose files belong to this implementation (relative imports inside it stay per-job). */
   readonly implDir: string;
   /**
-   * CPU time one test (or the file's loading) may use, in ms. Wall time is not limited by it: a busy machine
-   * must not change a verdict. An async wait that never settles fails after WALL_FACTOR times it (worker.mjs).
+   * CPU time one test (or the file's loading) may use, in ms. A wait that never settles is stopped after
+   * WALL_FACTOR times it in wall time less the time spent waiting for a CPU (worker.mjs), so a busy machine
+   * does not change a verdict.
    */
   readonly limitMs: number;
   /** Stop at the first failing test (check, watch, and verify for stubs and mutants); the rest are marked not run. */
@@ -73,6 +74,6 @@ export type ProgressLine =
   | { readonly e: 'file'; readonly key: string }
   | { readonly e: 'start'; readonly key: string; readonly test: string }
   | { readonly e: 'end'; readonly key: string; readonly test: string }
-  | { readonly e: 'over'; readonly cpuMs: number };
+  | { readonly e: 'over'; readonly why: 'cpu' | 'wall'; readonly cpuMs: number };
 
 export const LOAD_PHASE = '(loading the test file and your code)';

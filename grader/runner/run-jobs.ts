@@ -9,10 +9,10 @@ import { ROOT, scratchDir } from '../core/paths.ts';
 import { LOAD_PHASE, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
 
 /**
- * Wall-clock backstop, as a multiple of a job's CPU limit, for what the CPU watchdog cannot see: a load that
- * awaits forever. Above worker.mjs's own factor (3), which fails a hung test without killing the process.
+ * Plain wall-clock backstop, as a multiple of a job's CPU limit, in case the worker's own watchdog thread
+ * (CPU time, and patient wall time at 2x) could not act. Far above it, so that load never reaches it.
  */
-const WALL_BACKSTOP_FACTOR = 4;
+const WALL_BACKSTOP_FACTOR = 30;
 const POLL_MS = 20;
 /** A worker serves this many jobs, then is replaced: each job leaves its test and implementation modules loaded. */
 const JOBS_PER_WORKER = 60;
@@ -190,7 +190,7 @@ export class GradingSession {
       const watchdog = () => {
         const now = performance.now();
         for (const line of this.readProgress(w)) {
-          if (line.e === 'over') return timedOut('cpu', line.cpuMs);
+          if (line.e === 'over') return timedOut(line.why, line.cpuMs);
           if (line.key !== job.key) continue;
           if (line.e === 'file') phase = { name: LOAD_PHASE, since: now };
           else if (line.e === 'start') phase = { name: line.test, since: now };
