@@ -1,20 +1,52 @@
 #!/usr/bin/env node
-// The `dlab` command: registers tsx so the TypeScript sources run as they are, then hands over to the CLI.
+// The `dlab` command: runs the CLI from its JavaScript bundle (bundle.mjs), rebuilding it first when a file it
+// was built from has changed; when there is no bundle to be had, registers tsx and runs the TypeScript sources.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnWorker } from '../runner/spawn-worker.mjs';
+import { buildCli, discardBuild, freshEntry } from './bundle.mjs';
 
 const argv = process.argv.slice(2);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // A command that grades starts its worker now: the worker loads vitest while this process loads the CLI.
 const GRADING = new Set(['check', 'watch', 'replay', 'compare']);
 if (GRADING.has(argv[0] ?? '') && !argv.includes('--help') && !argv.includes('-h')) {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   /** @type {any} */ (globalThis).__dlabEarlyWorker = { child: spawnWorker(root), root };
 }
 
-const { register } = await import('tsx/esm/api');
-register();
-const { main } = await import('../cli/main.ts');
-process.exitCode = await main(argv);
+/** @param {string | undefined} why */
+const fromSource = async (why) => {
+  if (why !== undefined) process.stderr.write(`dlab: running from the TypeScript sources (slower): ${why}\n`);
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import('../cli/main.ts');
+};
+const firstLine = (/** @type {unknown} */ e) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+
+// Stack traces (printed under DLAB_DEBUG) then name the TypeScript sources, not the bundle's chunks.
+if (process.env['DLAB_DEBUG'] !== undefined) process.setSourceMapsEnabled(true);
+
+/** @returns {Promise<typeof import('../cli/main.ts')>} */
+async function loadCli() {
+  // For whoever suspects the bundle: the sources as they are, through tsx, as before there was one.
+  if ((process.env['DLAB_FROM_SOURCE'] ?? '') !== '') return fromSource(undefined);
+  let entry = freshEntry(root);
+  if (entry === undefined) {
+    try {
+      entry = await buildCli(root);
+    } catch (e) {
+      return fromSource(`the CLI bundle could not be built: ${firstLine(e)}`);
+    }
+  }
+  try {
+    return await import(entry);
+  } catch (e) {
+    // A bundle whose files went missing, for one: the next start builds it again.
+    discardBuild(root);
+    return fromSource(`the CLI bundle did not load: ${firstLine(e)}`);
+  }
+}
+
+process.exitCode = await (await loadCli()).main(argv);
 // Not taken (the command stopped before grading): its IPC channel would keep this process alive.
 /** @type {any} */ (globalThis).__dlabEarlyWorker?.child.kill('SIGKILL');
