@@ -16,7 +16,11 @@ export interface BenchResult {
 }
 
 /** Benchmark modules of other areas; each exports `benchmarks(): Promise<BenchResult[]>`. */
-const MODULES = ['harness/sim/bench.ts', 'harness/lincheck/bench.ts', 'grader/watch-bench.ts'];
+const MODULES: ReadonlyArray<readonly [prefix: string, file: string]> = [
+  ['sim', 'harness/sim/bench.ts'],
+  ['lincheck', 'harness/lincheck/bench.ts'],
+  ['watch', 'grader/watch-bench.ts'],
+];
 
 // What node_modules/.bin/dlab would run (npm does not link a package's own bin into its own .bin).
 const BIN = join(ROOT, 'grader', 'bin', 'dlab.mjs');
@@ -98,15 +102,50 @@ async function cliBenchmarks(): Promise<BenchResult[]> {
     const quick = quickBenchmarks(env, 11);
     const stale = staleBundleMs(env);
     const npx = median(Array.from({ length: 3 }, () => wallMs('npx', ['dlab', 'list'], env)));
-    const course = loadCourse();
-    if (!course.ok) throw new Error(course.error.message);
-    const checks = course.value.exercises.map((e) => dlab(['check', e.id, '--target', 'solutions', '--json'], env));
     return [
       ...quick,
       { bench: 'cli.list.stale_bundle_ms', value: round(stale), unit: 'ms' },
       { bench: 'cli.list.via_npx_ms', value: round(npx), unit: 'ms' },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The size of the whole course (CURRICULUM.md), for the projection of verify's cost. */
+const COURSE_EXERCISES = 91;
+
+/**
+ * `dlab check` as a learner runs it (a fresh process, the early worker included): every reference, and every
+ * exercise's first mutant (its time to the first failure). Then `dlab verify --no-cache` on every core, and
+ * what it would cost for the whole course at the same cost per exercise.
+ */
+async function checkBenchmarks(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'dlab-bench-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, DLAB_DB: join(dir, 'progress.db'), NO_COLOR: '1' };
+  try {
+    const course = loadCourse();
+    if (!course.ok) throw new Error(course.error.message);
+    const exercises = course.value.exercises;
+    dlab(['check', exercises[0]!.id, '--target', 'solutions'], env); // tsx's transform cache, as a learner's second run finds it
+    const checks = exercises.map((e) => dlab(['check', e.id, '--target', 'solutions', '--json'], env));
+    const mutants = exercises.filter((e) => e.mutants.length > 0).map((e) => dlab(['check', e.id, '--target', `mutant:${e.mutants[0]}`, '--json'], env));
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [BIN, 'verify', '--no-cache', '--json'], { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const verifyMs = performance.now() - t0;
+    if (r.status !== 0) throw new Error(`dlab verify failed: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+    const rows = JSON.parse(r.stdout) as Array<{ id: string; durationMs: number }>;
+    const perExercise = verifyMs / rows.length;
+    const slowest = [...rows].sort((a, b) => b.durationMs - a.durationMs)[0]!;
+    return [
       { bench: 'check.reference.median_ms', value: round(median(checks)), unit: 'ms' },
       { bench: 'check.reference.max_ms', value: round(Math.max(...checks)), unit: 'ms' },
+      { bench: 'check.mutant_first_failure.median_ms', value: round(median(mutants)), unit: 'ms' },
+      { bench: 'verify.no_cache_ms', value: round(verifyMs), unit: 'ms' },
+      { bench: 'verify.per_exercise_ms', value: round(perExercise), unit: 'ms' },
+      { bench: `verify.slowest_exercise_ms.${slowest.id}`, value: round(slowest.durationMs), unit: 'ms' },
+      // verify already runs on every core, so its wall time per exercise scales to the course as it is.
+      { bench: `verify.projected_${COURSE_EXERCISES}_exercises_s`, value: round((perExercise * COURSE_EXERCISES) / 1000), unit: 's' },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -118,8 +157,11 @@ async function main(): Promise<void> {
   const emit = (rs: BenchResult[]) => {
     for (const r of rs) if (only === undefined || r.bench.startsWith(only)) process.stdout.write(JSON.stringify(r) + '\n');
   };
-  if (only === undefined || only.startsWith('cli') || only.startsWith('check')) emit(await cliBenchmarks());
-  for (const m of MODULES) {
+  const wanted = (prefix: string) => only === undefined || only.startsWith(prefix) || prefix.startsWith(only);
+  if (wanted('cli')) emit(await cliBenchmarks());
+  if (wanted('check') || wanted('verify')) emit(await checkBenchmarks());
+  for (const [prefix, m] of MODULES) {
+    if (!wanted(prefix)) continue;
     const file = join(ROOT, m);
     if (!existsSync(file)) continue;
     const mod = (await import(pathToFileURL(file).href)) as { benchmarks?: () => Promise<BenchResult[]> };
