@@ -44,6 +44,14 @@ process.on('exit', stopAllRuns);
 
 let sessionCounter = 0;
 
+/** A run stopped by GradingSession.close() before it finished (a learner quit watch mid-run): no verdict. */
+export class RunCancelled extends Error {
+  constructor() {
+    super('the run was stopped');
+    this.name = 'RunCancelled';
+  }
+}
+
 /**
  * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads tsx,
  * vitest's runner and the harness while the CLI loads. Taken once; later workers are started here.
@@ -63,7 +71,8 @@ function adoptEarlyWorker(root: string): ChildProcess | undefined {
 interface WorkerProc {
   readonly child: ChildProcess;
   readonly progressFile: string;
-  readonly progressFd: number;
+  /** -1 once closed. */
+  progressFd: number;
   offset: number;
   pending: string;
   stderr: string;
@@ -83,6 +92,9 @@ export class GradingSession {
   private readonly maxWorkers: number;
   private queue: Promise<unknown> = Promise.resolve();
   private started = 0;
+  private closed = false;
+  /** Workers running a job now, so that close() can stop them mid-run. */
+  private readonly busy = new Set<WorkerProc>();
   /** Wall time of each job run so far, from its dispatch to its outcome (ms), by key. */
   readonly timings = new Map<string, number>();
 
@@ -107,8 +119,10 @@ export class GradingSession {
     while (this.idle.length < this.maxWorkers) this.idle.push(this.startWorker());
   }
 
+  /** Stops every worker, idle or running; a run in progress rejects with RunCancelled. */
   close(): void {
-    for (const w of this.idle.splice(0)) this.stopWorker(w);
+    this.closed = true;
+    for (const w of [...this.idle.splice(0), ...this.busy]) this.stopWorker(w);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -117,9 +131,13 @@ export class GradingSession {
     const todo = [...jobs];
     const lane = async () => {
       for (let job = todo.shift(); job !== undefined; job = todo.shift()) {
+        if (this.closed) throw new RunCancelled();
         const w = this.idle.pop() ?? this.startWorker();
         const t0 = performance.now();
+        this.busy.add(w);
         const { outcome, keep } = await this.runOne(w, job);
+        this.busy.delete(w);
+        if (this.closed) throw new RunCancelled();
         this.timings.set(job.key, performance.now() - t0);
         if (keep && w.jobs < JOBS_PER_WORKER) this.idle.push(w);
         else this.stopWorker(w);
@@ -152,10 +170,12 @@ export class GradingSession {
 
   private stopWorker(w: WorkerProc): void {
     killGroup(w.child.pid);
-    closeSync(w.progressFd);
+    if (w.progressFd >= 0) closeSync(w.progressFd);
+    w.progressFd = -1;
   }
 
   private readProgress(w: WorkerProc): ProgressLine[] {
+    if (w.progressFd < 0) return [];
     const buf = Buffer.alloc(64 * 1024);
     for (;;) {
       const n = readSync(w.progressFd, buf, 0, buf.length, w.offset);

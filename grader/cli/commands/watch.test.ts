@@ -52,4 +52,22 @@ describe('dlab watch --json', () => {
     const second = vs[1]!;
     if (second.event === 'verdict') expect(second.failures[0]!.test).toContain('vcTick');
   }, 60_000);
+
+  it('stops at once on Ctrl-C in the middle of a run, killing the grader and recording nothing', async () => {
+    const io = testIo({ DLAB_DB: course.db }, course.root);
+    const ctx = createContext(io, course.root);
+    const stub = join(course.root, 'exercises', `${ID}.ts`);
+    const reference = readFileSync(join(course.root, 'solutions', `${ID}.ts`), 'utf8');
+    saveByRename(stub, reference.replace('export function vcMerge(a: VC, b: VC): VC {', 'export function vcMerge(a: VC, b: VC): VC {\n  while (true) {}'));
+    const before = ctx.store().progress().get(ID)?.attempts ?? 0;
+    const done = watch(ctx, ID, { json: true });
+    for (let i = 0; i < 400 && !io.out().includes('run-start'); i++) await new Promise((r) => setTimeout(r, 25));
+    // Let the run reach the loop, then interrupt it as a terminal's Ctrl-C would.
+    await new Promise((r) => setTimeout(r, 300));
+    process.emit('SIGINT');
+    expect(await done).toBe(0);
+    expect(io.out()).not.toContain('"verdict"');
+    expect(ctx.store().progress().get(ID)?.attempts ?? 0).toBe(before);
+    ctx.close();
+  }, 60_000);
 });

@@ -7,7 +7,7 @@ import type { Exercise } from '../../core/course.ts';
 import { DlabExit } from '../../core/errors.ts';
 import { shown } from '../../core/paths.ts';
 import type { Verdict } from '../../runner/grade.ts';
-import { GradingSession } from '../../runner/run-jobs.ts';
+import { GradingSession, RunCancelled } from '../../runner/run-jobs.ts';
 import type { Context } from '../context.ts';
 import { line, paint, type Io } from '../io.ts';
 import { renderVerdict } from '../render.ts';
@@ -147,6 +147,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   };
 
   const run = async () => {
+    if (quitting) return;
     if (running) {
       again = true;
       return;
@@ -164,12 +165,13 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
       if (json) emit({ event: 'verdict', id: ex.id, passed: last.passed, durationMs: last.durationMs, failures: last.failures });
       draw();
     } catch (e) {
+      if (e instanceof RunCancelled) return; // the learner quit mid-run: no verdict, nothing recorded
       if (!(e instanceof DlabExit)) throw e;
       line(io.stderr, `dlab: ${e.error.message}${e.error.next === undefined ? '' : `\n  next: ${e.error.next}`}`);
     } finally {
       running = false;
       if (opts.maxRuns !== undefined && runs >= opts.maxRuns) stop?.();
-      else if (again) {
+      else if (again && !quitting) {
         again = false;
         void run();
       }
@@ -189,10 +191,19 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     await run();
   };
 
+  let quitting = false;
+  const quit = () => {
+    if (quitting) return;
+    quitting = true;
+    session.close();
+    stop?.();
+  };
+
   let busy = false; // a key's action (a prompt, a diff) is on screen
   const onKey = async (key: string) => {
-    if (running || busy) return; // keystrokes during a run are dropped, so the screen is drawn once per run
-    if (key === 'q' || key === '\u0003') return stop?.();
+    // Quitting always works, mid-run too: stopping the session kills the worker at once.
+    if (key === 'q' || key === '\u0003') return quit();
+    if (running || busy) return; // other keystrokes during a run are dropped, so the screen is drawn once per run
     busy = true;
     try {
       if (key === 'r') await run();
@@ -246,13 +257,14 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     setRaw(io, true);
     io.stdin.on('data', onData);
   }
-  const onSignal = () => stop?.();
+  const onSignal = () => quit();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
     watcher = await startWatcher(ex, opts.poll === true, schedule, say);
-    await run();
-    await Promise.race([stopped, opts.until ?? new Promise(() => undefined)]);
+    // Not awaited alone: a quit during the first run must not wait for it (an error in it still ends watch).
+    const first = run();
+    await Promise.race([stopped, opts.until ?? new Promise(() => undefined), first.then(() => new Promise(() => undefined))]);
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
