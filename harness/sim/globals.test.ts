@@ -36,7 +36,7 @@ class Naive implements Proc<string> {
 }
 
 function snapshot() {
-  return { random: Math.random, Date, now: Date.now, perf: performance.now, setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate };
+  return { random: Math.random, Date, now: Date.now, perf: performance.now, setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate, nextTick: process.nextTick };
 }
 
 describe('deterministic globals', () => {

@@ -11,6 +11,11 @@ export interface GlobalsHost {
   /** setTimeout / setInterval / setImmediate: a simulator timer on the current node; returns its id. */
   timer(fn: (...args: unknown[]) => void, ms: number, args: unknown[], repeat: boolean): number;
   clearTimer(id: number): void;
+  /**
+   * process.nextTick() was called. Ticks keep their real behaviour; the count tells the simulator that a
+   * tick may run after the one it waits for when it lets async code settle, so it waits once more.
+   */
+  tickQueued(): void;
 }
 
 /** What a simulated setTimeout returns: shaped like Node's Timeout so `.unref()` and friends work. */
@@ -67,6 +72,7 @@ export function installGlobals(host: GlobalsHost): () => void {
     clearInterval: g['clearInterval'],
     setImmediate: g['setImmediate'],
     clearImmediate: g['clearImmediate'],
+    nextTick: process.nextTick,
   };
   const perf = globalThis.performance as unknown as Record<string, unknown>;
   const perfHadOwnNow = Object.prototype.hasOwnProperty.call(perf, 'now');
@@ -106,6 +112,11 @@ export function installGlobals(host: GlobalsHost): () => void {
   g['clearTimeout'] = realClear(saved.clearTimeout);
   g['clearInterval'] = realClear(saved.clearInterval);
   g['clearImmediate'] = realClear(saved.clearImmediate);
+  const realNextTick = saved.nextTick;
+  process.nextTick = ((fn: AnyFn, ...args: unknown[]) => {
+    host.tickQueued();
+    realNextTick(fn, ...args);
+  }) as typeof process.nextTick;
 
   return () => {
     Math.random = saved.random;
@@ -118,6 +129,7 @@ export function installGlobals(host: GlobalsHost): () => void {
     g['clearInterval'] = saved.clearInterval;
     g['setImmediate'] = saved.setImmediate;
     g['clearImmediate'] = saved.clearImmediate;
+    process.nextTick = saved.nextTick;
     active = undefined;
   };
 }

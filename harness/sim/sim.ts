@@ -13,6 +13,10 @@ import { Rng } from './rng.ts';
 import { K, Trace } from './trace.ts';
 import type { Annotation, Ctx, Disk, NodeId, Proc, RpcResult, TimerId } from './types.ts';
 
+// Taken at load, so a test's fake timers (which may replace process.nextTick) cannot stall a drain.
+const nextTick = process.nextTick;
+const RESOLVED = Promise.resolve();
+
 // The types of a learner's messages are the learner's own; the simulator only carries them.
 export type AnyProc = Proc<any, any, any>;
 
@@ -152,9 +156,11 @@ const FL_REPLY = 4;
 const DUP = 8;
 
 const WORLD = -1;
-/** Microtask turns with no simulator activity after which async continuations count as settled. */
-const QUIET_TICKS = 32;
-const MAX_DRAIN_TICKS = 100_000;
+/**
+ * Calls async code may make into the simulator while one event's continuations run. Virtual time stands
+ * still meanwhile, so a loop of awaits that polls the clock would otherwise never end.
+ */
+const MAX_DRAIN_CALLS = 1_000_000;
 const DEFAULT_MAX_STEPS = 500_000;
 /** Events after each boot that drain regardless, to notice a node whose sync handlers start async work. */
 const PROBE_EVENTS = 16;
@@ -181,6 +187,19 @@ class Ev implements Queued {
   ) {}
 }
 
+/** A run in progress: its options, the event whose async work is draining, and how to end it. */
+interface Loop {
+  readonly until: number;
+  readonly invariant: Invariant | undefined;
+  /** The event whose async work is draining (undefined between stretches of sync events). */
+  event: Ev | undefined;
+  /** False until the loop first runs from a microtask (its first stretch runs in run()'s caller). */
+  inMicrotask: boolean;
+  readonly restore: () => void;
+  readonly resolve: (r: RunResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
 interface TimerCallback {
   readonly fn: (...args: unknown[]) => void;
   readonly args: unknown[];
@@ -203,7 +222,7 @@ class Slot {
   fsyncMs = 0;
   /** Time this handler has spent stalled in slow fsyncs: later sends and timers leave that much later. */
   stall = 0;
-  /** Once a handler returned a promise, used rpc/sleep, or acted from a continuation, drain microtasks after each of its events. */
+  /** Once a handler returned a promise, used rpc/sleep, queued a tick or acted from a continuation, drain after each of its events. */
   async = false;
   /** Events left that drain anyway, to catch async code that a sync-looking handler started. */
   probe = 0;
@@ -218,6 +237,8 @@ class Slot {
   readonly clock = new NodeClock();
   readonly disk = new SimDisk();
   readonly view: NodeView;
+  /** Fails the run when a promise a handler returned rejects (one function per slot: no closure per event). */
+  readonly onReject: (e: unknown) => void;
 
   constructor(
     readonly idx: number,
@@ -232,6 +253,7 @@ class Slot {
     engine: Engine,
   ) {
     const slot = this;
+    this.onReject = (e) => engine.failWith(e, idx);
     this.view = {
       id,
       get up() {
@@ -291,10 +313,12 @@ class NodeCtx implements Ctx<unknown> {
   }
 
   monoNow(): number {
+    this.e.clockRead();
     return this.slot.clock.mono(this.e.now + this.slot.stall);
   }
 
   wallNow(): number {
+    this.e.clockRead();
     return this.slot.clock.wall(this.e.now + this.slot.stall);
   }
 
@@ -329,10 +353,18 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   readonly annotations: Annotation[] = [];
   readonly stats = { steps: 0, sent: 0, delivered: 0, dropped: 0, duplicated: 0, inFlight: 0, timers: 0, crashes: 0 };
   now = 0;
-  /** Counts simulator calls; the microtask drain stops once it has not moved for a while. */
-  activity = 0;
   /** True while an event's handler runs synchronously; a node acting when it is false runs async code. */
   private dispatching = false;
+  /** True while an event's async continuations run (between the event and the next one). */
+  private draining = false;
+  /** Simulator calls the current drain may still take (MAX_DRAIN_CALLS at its start). */
+  private drainCalls = 0;
+  /** process.nextTick calls made during the run (see GlobalsHost.tickQueued). */
+  private ticks = 0;
+  /** `ticks` when the last drain was over. */
+  private ticksSettled = 0;
+  /** The run in progress. */
+  private loop: Loop | undefined;
 
   private readonly slots: Slot[];
   private readonly index = new Map<NodeId, number>();
@@ -406,7 +438,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   asNode<T>(id: NodeId, fn: (proc: AnyProc) => T): T | undefined {
     const s = this.slotOf(id);
     if (!s.up || s.proc === undefined) return undefined;
-    this.activity++;
     const prev = this.current;
     const wasDispatching = this.dispatching;
     this.current = s.idx;
@@ -433,12 +464,10 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   at(time: number, fn: () => void | Promise<void>): void {
-    this.activity++;
     this.push(new Ev(EV_CALL, WORLD, WORLD, 0, 0, 0, 0, fn), Math.max(this.now, time));
   }
 
   sleep(ms: number): Promise<void> {
-    this.activity++;
     return new Promise((resolve) => this.push(new Ev(EV_WAKE, WORLD, WORLD, 0, 0, 0, 0, () => resolve()), this.now + Math.max(0, ms)));
   }
 
@@ -472,63 +501,143 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   // ---- the event loop --------------------------------------------------------------------------
 
-  async run(opts: RunOptions = {}): Promise<RunResult> {
-    if (this.failure !== undefined) return this.failure;
-    if (this.running) throw new Error('sim.run() is already running: await it before calling run() again');
-    const until = opts.until ?? Infinity;
-    const invariant = opts.invariant;
+  run(opts: RunOptions = {}): Promise<RunResult> {
+    if (this.failure !== undefined) return Promise.resolve(this.failure);
+    if (this.running) return Promise.reject(new Error('sim.run() is already running: await it before calling run() again'));
+    let restore: () => void;
+    try {
+      restore = installGlobals(this);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.running = true;
+    return new Promise<RunResult>((resolve, reject) => {
+      this.loop = { until: opts.until ?? Infinity, invariant: opts.invariant, event: undefined, inMicrotask: false, restore, resolve, reject };
+      // The first events run now, in the caller's turn: a world of sync handlers finishes without a wait.
+      this.step();
+    });
+  }
+
+  /**
+   * The event loop, one stretch at a time: finishes the event whose async work was draining, then runs
+   * events until the run ends or an event needs its async work drained, and waits for that work with
+   * a tick. A tick scheduled from inside a microtask runs only once V8's microtask queue is empty:
+   * Node drains that queue to the end, every job the jobs in it queue included, before it looks at its
+   * ticks. So when the tick comes, every continuation the event set going has run, however many awaits
+   * deep, in the one order the microtask queue gives them, at the virtual time of that event; the tick
+   * then queues the next stretch as a microtask. One tick and one microtask per drained event, and no
+   * promise or async frame of the loop's own: counting quiet microtask turns instead was slower, and
+   * a guess that a long enough await chain outlasted.
+   */
+  private readonly step = (): void => {
+    const loop = this.loop as Loop;
+    try {
+      const ev = loop.event;
+      if (ev !== undefined) {
+        // A tick that async code queued (process.nextTick) runs next to ours, before or after it, and
+        // what it started may still be queued behind this stretch: wait again, until no tick was queued.
+        if (this.ticks !== this.ticksSettled) {
+          this.ticksSettled = this.ticks;
+          nextTick(this.resume);
+          return;
+        }
+        loop.event = undefined;
+        this.draining = false;
+        this.current = WORLD;
+        const r = this.settle(ev, loop.invariant);
+        if (r !== undefined) return this.finish(loop, r, undefined);
+      }
+      const next = this.advance(loop.until, loop.invariant);
+      if (!(next instanceof Ev)) return this.finish(loop, next, undefined);
+      loop.event = next;
+      this.current = next.node;
+      this.draining = true;
+      this.drainCalls = MAX_DRAIN_CALLS;
+      if (loop.inMicrotask) {
+        nextTick(this.resume);
+      } else {
+        // The first stretch runs in run()'s caller, perhaps a macrotask or a tick, where a tick would
+        // run before the microtasks it has to wait for: schedule it from a microtask instead.
+        loop.inMicrotask = true;
+        void RESOLVED.then(this.tickAfterMicrotasks);
+      }
+    } catch (e) {
+      this.finish(loop, undefined, e);
+    }
+  };
+
+  /** The tick that ends a drain: the next stretch runs as a microtask, where its own ticks wait again. */
+  private readonly resume = (): void => {
+    void RESOLVED.then(this.step);
+  };
+
+  private readonly tickAfterMicrotasks = (): void => {
+    nextTick(this.resume);
+  };
+
+  private finish(loop: Loop, result: RunResult | undefined, error: unknown): void {
+    this.loop = undefined;
+    this.running = false;
+    this.draining = false;
+    this.current = WORLD;
+    loop.restore();
+    if (result !== undefined) loop.resolve(result);
+    else loop.reject(error);
+  }
+
+  /**
+   * Runs events until the run is over (its result) or one started async work: that event, to be finished
+   * with `settle` once its continuations have run.
+   */
+  private advance(until: number, invariant: Invariant | undefined): RunResult | Ev {
     const q = this.queue;
     const slots = this.slots;
-    const restore = installGlobals(this);
-    this.running = true;
-    try {
-      for (;;) {
-        const ev = q.peek();
-        if (ev === undefined) {
-          // Nothing left to happen: time still passes up to `until`.
-          if (until !== Infinity) this.now = Math.max(this.now, until);
-          return this.end({ kind: 'ok', reason: 'quiescent' });
-        }
-        if (ev.time > until) {
-          this.now = until;
-          return this.end({ kind: 'ok', reason: 'until' });
-        }
-        q.pop();
-        if (ev.kind === EV_CANCELLED) continue;
-        const target = ev.node >= 0 ? (slots[ev.node] as Slot) : undefined;
-        if (target !== undefined && target.pausedUntil > ev.time && ev.kind <= EV_WAKE) {
-          // A paused process handles nothing; what arrives waits, in order, until it resumes.
-          ev.time = target.pausedUntil;
-          q.push(ev);
-          continue;
-        }
-        if (this.stats.steps >= this.maxSteps) return this.end(this.livelock(until));
-        this.now = ev.time;
-        this.stats.steps++;
-        this.resolved = false;
-        this.dispatching = true;
-        const needDrain = this.dispatch(ev, target);
-        this.dispatching = false;
-        if (needDrain || this.resolved || (target !== undefined && (target.async || target.awaited > 0 || target.probe-- > 0))) {
-          this.current = ev.node;
-          await this.drain();
-          this.current = WORLD;
-        }
-        if (target !== undefined && target.stall > 0) {
-          target.pausedUntil = Math.max(target.pausedUntil, this.now + target.stall);
-          target.stall = 0;
-        }
-        if (this.failure !== undefined) return this.failure;
-        if (invariant !== undefined) {
-          const v = this.check(invariant);
-          if (v !== undefined) return this.end({ kind: 'violation', message: v });
-        }
+    for (;;) {
+      const ev = q.peek();
+      if (ev === undefined) {
+        // Nothing left to happen: time still passes up to `until`.
+        if (until !== Infinity) this.now = Math.max(this.now, until);
+        return this.end({ kind: 'ok', reason: 'quiescent' });
       }
-    } finally {
-      restore();
-      this.running = false;
-      this.current = WORLD;
+      if (ev.time > until) {
+        this.now = until;
+        return this.end({ kind: 'ok', reason: 'until' });
+      }
+      q.pop();
+      if (ev.kind === EV_CANCELLED) continue;
+      const target = ev.node >= 0 ? (slots[ev.node] as Slot) : undefined;
+      if (target !== undefined && target.pausedUntil > ev.time && ev.kind <= EV_WAKE) {
+        // A paused process handles nothing; what arrives waits, in order, until it resumes.
+        ev.time = target.pausedUntil;
+        q.push(ev);
+        continue;
+      }
+      if (this.stats.steps >= this.maxSteps) return this.end(this.livelock(until));
+      this.now = ev.time;
+      this.stats.steps++;
+      this.resolved = false;
+      this.dispatching = true;
+      const needDrain = this.dispatch(ev, target);
+      this.dispatching = false;
+      if (needDrain || this.resolved || (target !== undefined && (target.async || target.awaited > 0 || target.probe-- > 0))) return ev;
+      const r = this.settle(ev, invariant);
+      if (r !== undefined) return r;
     }
+  }
+
+  /** What follows an event once its async work has settled: a slow fsync's stall, errors, the invariant. */
+  private settle(ev: Ev, invariant: Invariant | undefined): RunResult | undefined {
+    const target = ev.node >= 0 ? (this.slots[ev.node] as Slot) : undefined;
+    if (target !== undefined && target.stall > 0) {
+      target.pausedUntil = Math.max(target.pausedUntil, this.now + target.stall);
+      target.stall = 0;
+    }
+    if (this.failure !== undefined) return this.failure;
+    if (invariant !== undefined) {
+      const v = this.check(invariant);
+      if (v !== undefined) return this.end({ kind: 'violation', message: v });
+    }
+    return undefined;
   }
 
   private end(r: { kind: 'ok'; reason: 'quiescent' | 'until' } | { kind: 'violation' | 'livelock'; message: string }): RunResult {
@@ -564,17 +673,26 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     };
   }
 
-  /** Lets async continuations run: microtask turns until the simulator has seen no calls for a while. */
-  private async drain(): Promise<void> {
-    let last = this.activity;
-    let quiet = 0;
-    for (let i = 0; i < MAX_DRAIN_TICKS; i++) {
-      await undefined;
-      if (this.activity !== last) {
-        last = this.activity;
-        quiet = 0;
-      } else if (++quiet >= QUIET_TICKS) return;
+  /**
+   * Counts a call (or clock read) async code made during a drain. Past MAX_DRAIN_CALLS the run fails as a
+   * livelock, and every further call throws, to end the loop that keeps the drain from settling.
+   */
+  private drainCall(): void {
+    if (--this.drainCalls >= 0) return;
+    if (this.failure === undefined) {
+      const c = this.current;
+      const during = c >= 0 ? ` after an event at ${(this.slots[c] as Slot).id}` : '';
+      this.failure = {
+        kind: 'livelock',
+        message:
+          `no progress / livelock: at t=${ms(this.now)} ms, async code${during} called the simulator or read a clock ${MAX_DRAIN_CALLS} times ` +
+          `without waiting for anything the simulator settles (virtual time stands still until it does: an await loop polling Date.now()?)`,
+        time: this.now,
+        steps: this.stats.steps,
+        traceEnd: this.trace.length,
+      };
     }
+    throw new Error(`the simulation stopped at t=${ms(this.now)} ms: async code called it ${MAX_DRAIN_CALLS} times without waiting for it`);
   }
 
   /** Runs one event; true if it started async work that should be drained now. */
@@ -611,8 +729,13 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     try {
       const r = fn();
       if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
-        if (at >= 0) (this.slots[at] as Slot).async = true;
-        (r as PromiseLike<unknown>).then(undefined, (e: unknown) => this.failWith(e, at));
+        if (at >= 0) {
+          const s = this.slots[at] as Slot;
+          s.async = true;
+          (r as PromiseLike<unknown>).then(undefined, s.onReject);
+        } else {
+          (r as PromiseLike<unknown>).then(undefined, this.onWorldReject);
+        }
         return true;
       }
       return false;
@@ -623,6 +746,8 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
       this.current = prev;
     }
   }
+
+  private readonly onWorldReject = (e: unknown): void => this.failWith(e, WORLD);
 
   failWith(error: unknown, at: number): void {
     if (this.failure !== undefined) return;
@@ -656,8 +781,15 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   /** Notes a node's call into the simulator; one made outside a handler comes from async code. */
   touch(s: Slot): void {
-    this.activity++;
-    if (!this.dispatching) s.async = true;
+    if (!this.dispatching) {
+      s.async = true;
+      if (this.draining) this.drainCall();
+    }
+  }
+
+  /** A clock read; one from async code while a drain runs counts towards MAX_DRAIN_CALLS (see drainCall). */
+  clockRead(): void {
+    if (this.draining && !this.dispatching) this.drainCall();
   }
 
   send(from: Slot, toId: NodeId, msg: unknown, flavor: number, ref: number): void {
@@ -730,8 +862,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
         const r: unknown = proc.onMessage(from, data);
         if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
           s.async = true;
-          const at = s.idx;
-          (r as PromiseLike<unknown>).then(undefined, (e: unknown) => this.failWith(e, at));
+          (r as PromiseLike<unknown>).then(undefined, s.onReject);
           return true;
         }
         return false;
@@ -765,7 +896,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   rpc(s: Slot, to: NodeId, msg: unknown, timeoutMs: number, flavor: number): Promise<RpcResult<unknown>> {
     s.async = true;
-    this.activity++;
     const ref = ++this.refSeq;
     return new Promise((resolve) => {
       const timeout = this.wake(s, s.clock.realDelay(timeoutMs) + s.stall, () => {
@@ -807,7 +937,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   clearTimer(id: number, at?: number): void {
-    this.activity++;
     const ev = this.timers.get(id);
     if (ev === undefined || (at !== undefined && ev.node !== at)) return;
     ev.kind = EV_CANCELLED;
@@ -902,7 +1031,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   /** Records a history event for a client and shows it in the trace. */
   record(clientIdx: number, ev: HistoryEvent): void {
-    this.activity++;
     this.history.push(ev);
     this.trace.record(K.op, this.now, clientIdx, -1, 0, -1, undefined, ev);
   }
@@ -915,7 +1043,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   // ---- faults ----------------------------------------------------------------------------------
 
   private applyFault(f: FaultEvent | Fault): void {
-    this.activity++;
     const node = 'node' in f ? (this.index.get(f.node) as number) : -1;
     switch (f.code) {
       case 'C':
@@ -979,8 +1106,14 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   // ---- globals (GlobalsHost) ------------------------------------------------------------------
 
+  tickQueued(): void {
+    this.ticks++;
+    // Like a call from a continuation: a handler that defers work to a tick is async, so drain its events.
+    if (this.dispatching && this.current >= 0) (this.slots[this.current] as Slot).async = true;
+  }
+
   dateNow(): number {
-    this.activity++;
+    this.clockRead();
     const c = this.current;
     if (c < 0) return Math.floor(WALL_EPOCH + this.now);
     const s = this.slots[c] as Slot;
@@ -988,7 +1121,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   }
 
   perfNow(): number {
-    this.activity++;
+    this.clockRead();
     const c = this.current;
     if (c < 0) return this.now;
     const s = this.slots[c] as Slot;
@@ -1008,7 +1141,6 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
       if (!s.up) return 0;
       return this.addTimer(s, ms, { fn, args }, repeat ? Math.max(1, ms) : 0);
     }
-    this.activity++;
     const id = ++this.timerSeq;
     const ev = new Ev(EV_CALL, WORLD, WORLD, id, 0, 0, 0, () => {
       this.timers.delete(id);
