@@ -1,12 +1,13 @@
 // @ts-check
 // The runner's worker process: runs hidden-test jobs one at a time on vitest's own test runner
-// (@vitest/runner), loading TypeScript through tsx, and reports each outcome to the parent (run-jobs.ts).
+// (@vitest/runner), loading TypeScript through hooks.mjs (esbuild with a cache on disk), and reports each
+// outcome to the parent (run-jobs.ts).
 //
 // Why not the full vitest: its start-up (vite's server, transform pipeline, a pool of test processes)
 // costs a second or more on every run, and its pool ends the test process whenever its queue empties, so a
 // warm process could not be kept for watch mode. Here the harness and fast-check are loaded once and stay
-// loaded; a job costs the import of its test and implementation (transformed once, cached on disk by tsx)
-// and the time of its tests.
+// loaded; a job costs the import of its test and implementation (compiled once, cached on disk) and the
+// time of its tests. tsx, which the CLI uses, would cost ~0.2 s more at every start: its loader thread.
 //
 // Limits are about work, not wall time: a thread in this process watches the CPU time the current phase
 // (loading, one test, the hooks after it) has used, and its wall time less the time the process waited for a
@@ -18,7 +19,6 @@ import { register as registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { register as registerTsx } from 'tsx/esm/api';
 
 /** @typedef {import('./protocol.ts').Job} Job */
 /** @typedef {import('./protocol.ts').ErrorInfo} ErrorInfo */
@@ -41,14 +41,16 @@ const ANSI = /\u001b\[[0-9;]*m/g;
  */
 const WALL_FACTOR = 2;
 
-registerTsx();
-// Registered after tsx, so these hooks run first and hand everything else to tsx.
-registerHooks(pathToFileURL(join(HERE, 'hooks.mjs')).href, { data: { vitestApi: pathToFileURL(join(HERE, 'vitest-api.mjs')).href } });
-
+// Loaded once for every job, before the hooks so that they take Node's direct path: vitest's runner and
+// what nearly every hidden test uses. The harness's areas (sim, net, lincheck) load on first use.
 /** @type {typeof import('@vitest/runner')} */
 const vr = await import('@vitest/runner');
-// Loaded once for every job: what nearly every hidden test uses. Areas (sim, net, lincheck) load on first use.
 await import('fast-check');
+// Stack traces of TypeScript point at its own lines (hooks.mjs compiles with inline source maps).
+process.setSourceMapsEnabled(true);
+registerHooks(pathToFileURL(join(HERE, 'hooks.mjs')).href, {
+  data: { vitestApi: pathToFileURL(join(HERE, 'vitest-api.mjs')).href, root: ROOT, cacheDir: join(ROOT, '.dlab', 'cache', 'ts') },
+});
 await import(pathToFileURL(join(ROOT, 'harness', 'index.ts')).href);
 
 /** @param {WorkerMessage} m */
