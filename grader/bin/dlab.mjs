@@ -7,6 +7,13 @@ import { spawnWorker } from '../runner/spawn-worker.mjs';
 import { buildCli, discardBuild, freshEntry } from './bundle.mjs';
 
 const argv = process.argv.slice(2);
+// `dlab list | head`: the reader went away; stop quietly, as other command-line tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (/** @type {NodeJS.ErrnoException} */ (e).code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // A command that grades starts its worker now: the worker loads vitest while this process loads the CLI.
 const GRADING = new Set(['check', 'watch', 'replay', 'compare']);

@@ -54,6 +54,13 @@ describe('grade', () => {
     if (all.ok) expect(all.value.notRun).toBe(0);
   });
 
+  it('fails a run whose code leaves a rejected promise nobody awaited', async () => {
+    const file = implWith((s) => s.replace(/export function vcTick\(([^)]*)\): VC \{/, 'export function vcTick($1): VC {\n  void Promise.reject(new Error("floating boom"));'));
+    const r = await grade(ex, { kind: 'path', path: file });
+    expect(r.ok && r.value.passed).toBe(false);
+    if (r.ok) expect(r.value.failures.some((f) => f.test.startsWith('(an error nobody caught') && f.message.includes('floating boom'))).toBe(true);
+  });
+
   it('keeps one warm worker across runs in a session and reads the changed file each time', async () => {
     const session = new GradingSession();
     try {

@@ -112,6 +112,15 @@ function failureOf(test: string, e: ErrorInfo, root: string): Failure {
   return f;
 }
 
+/** Errors nobody caught, as one failure: the first of them, and how many more there were. */
+function uncaught(errors: readonly ErrorInfo[], root: string): Failure[] {
+  const first = errors[0];
+  if (first === undefined) return [];
+  const more = errors.length - 1;
+  const f = failureOf('(an error nobody caught: a promise nobody awaited, or a throw in a callback)', first, root);
+  return [more === 0 ? f : { ...f, message: `${f.message}\n(and ${more} more error${more === 1 ? '' : 's'} nobody caught)` }];
+}
+
 export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number, root: string = ROOT): Verdict {
   const base = { id: p.exercise.id, target: targetLabel(p.target), durationMs: Math.round(durationMs) };
   switch (outcome.kind) {
@@ -136,6 +145,7 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
         ...ran.filter((t) => t.state === 'failed').flatMap((t) => (t.errors.length > 0 ? t.errors : [{ message: 'failed' }]).map((e) => failureOf(t.name, e, root))),
         // A failing beforeAll/afterAll (a leak check at teardown, say) fails the run after the tests.
         ...outcome.loadErrors.map((e) => failureOf('(setup or teardown around the tests)', e, root)),
+        ...uncaught(outcome.unhandled ?? [], root),
       ];
       if (ran.length === 0) {
         return { ...base, kind: 'failed', passed: false, tests: 0, notRun, failures: [{ test: '(hidden test)', message: 'the hidden test ran no test' }], logs: outcome.logs };

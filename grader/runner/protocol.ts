@@ -49,7 +49,14 @@ export type JobOutcome =
    * The file ran to the end. `loadErrors` are errors outside any test: when no test ran, a failure to import
    * the file (a syntax error, a throw at load time); otherwise a failing beforeAll/afterAll hook.
    */
-  | { readonly kind: 'finished'; readonly tests: readonly TestOutcome[]; readonly loadErrors: readonly ErrorInfo[]; readonly logs: readonly string[] }
+  | {
+      readonly kind: 'finished';
+      readonly tests: readonly TestOutcome[];
+      readonly loadErrors: readonly ErrorInfo[];
+      /** Errors nobody caught while the file ran: a rejection nobody awaited, a throw in a timer callback. */
+      readonly unhandled?: readonly ErrorInfo[];
+      readonly logs: readonly string[];
+    }
   /**
    * A test (or the import of the file) ran past its limit and its process was killed: it used more CPU time
    * than the limit (`cpu`: an infinite loop), or waited far past it without finishing (`wall`).

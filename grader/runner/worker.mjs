@@ -132,6 +132,8 @@ function disarm() {
 
 /** @type {string[]} */
 let logs = [];
+/** @type {ErrorInfo[]} */
+let unhandled = [];
 for (const level of /** @type {const} */ (['log', 'info', 'warn', 'error', 'debug'])) {
   console[level] = (...args) => {
     if (logs.length >= MAX_LOG_LINES) return;
@@ -195,7 +197,7 @@ function outcomeOf(file, bailed) {
     });
   // Errors of the file (an import that failed, a hook outside any describe) and of suites' hooks.
   const loadErrors = [file, ...all.filter((t) => t.type === 'suite')].flatMap((t) => t.result?.errors ?? []).map(errorInfo);
-  return { kind: 'finished', tests, loadErrors, logs };
+  return { kind: 'finished', tests, loadErrors, unhandled, logs };
 }
 
 // ---- one job ----
@@ -205,6 +207,7 @@ async function runJob(job) {
   for (const k of Object.keys(process.env)) if (k.startsWith('DLAB_')) delete process.env[k];
   Object.assign(process.env, job.env);
   logs = [];
+  unhandled = [];
   let failed = false;
   /** @type {Set<Task>} */
   const bailed = new Set();
@@ -262,6 +265,8 @@ async function runJob(job) {
   arm(job.limitMs);
   try {
     const [file] = await vr.startTests([job.testFile], runner);
+    // Node reports a rejection nobody handled only once the microtask queue is empty: let it, before the outcome.
+    await new Promise((resolve) => setImmediate(resolve));
     if (file === undefined) return { kind: 'crashed', message: 'the hidden test file was not collected' };
     return outcomeOf(file, bailed);
   } finally {
@@ -286,6 +291,8 @@ process.on('message', (raw) => {
     }
   });
 });
-// Nothing of the parent's reaches a learner's code, but a stray rejection must not end the process.
-process.on('unhandledRejection', () => undefined);
+// An error nobody caught (a rejected promise nobody awaited, a throw in a timer callback) fails the job, as
+// vitest fails a run with unhandled errors; it must not end the process.
+process.on('unhandledRejection', (e) => unhandled.push(errorInfo(e)));
+process.on('uncaughtException', (e) => unhandled.push(errorInfo(e)));
 send({ type: 'ready' });
