@@ -123,15 +123,18 @@ const COMMANDS: Record<string, Command> = {
   },
   history: {
     summary: 'check Jepsen or EDN history files for linearizability',
-    usage: 'dlab history check FILE... --model register|cas-register|kv [--init VALUE] [--json]',
-    options: { ...json, model: { type: 'string' }, init: { type: 'string' } },
+    usage: 'dlab history check FILE... --model register|cas-register|kv [--init VALUE] [--strict-nil] [--json]',
+    options: { ...json, model: { type: 'string' }, init: { type: 'string' }, 'strict-nil': { type: 'boolean' } },
     maxArgs: Number.POSITIVE_INFINITY,
     run: async (ctx, a, v) => {
       if (a[0] !== 'check') throw new DlabExit({ code: 'bad-usage', message: `no command 'history ${a[0] ?? ''}'`.trimEnd(), next: 'usage: dlab history check FILE... --model register|cas-register|kv' });
       const { historyCheck } = await import('../../harness/lincheck/cli.ts');
       const model = str(v['model']);
       const init = str(v['init']);
-      return historyCheck({ files: a.slice(1), model: model ?? '', json: v['json'] === true, ...(init === undefined ? {} : { init }) }, ctx.io);
+      return historyCheck(
+        { files: a.slice(1), model: model ?? '', json: v['json'] === true, strictNil: v['strict-nil'] === true, ...(init === undefined ? {} : { init }) },
+        ctx.io,
+      );
     },
   },
   run: {

@@ -95,10 +95,15 @@ describe('budgets', () => {
   for (let p = 0; p < 18; p++) hard.push({ process: p, type: 'ok', f: 'write', value: p });
   hard.push({ process: 99, type: 'invoke', f: 'read', value: null }, { process: 99, type: 'ok', f: 'read', value: -1 });
 
-  it('answers unknown when the time runs out', () => {
-    const r = checkLinearizable(hard, registerModel(), { timeoutMs: 20 });
+  it('answers unknown when the search steps run out, the same way on any machine', () => {
+    const r = checkLinearizable(hard, registerModel(), { maxSteps: 5_000 });
+    expect(r).toMatchObject({ verdict: 'unknown', reason: 'no answer within the budget of 5,000 search steps' });
+  });
+
+  it('answers unknown past an optional wall-clock limit', () => {
+    const r = checkLinearizable(hard, registerModel(), { timeoutMs: 0 });
     expect(r.verdict).toBe('unknown');
-    expect(r.verdict === 'unknown' && r.reason).toContain('20 ms');
+    expect(r.verdict === 'unknown' && r.reason).toContain('0 ms');
   });
 
   it('answers unknown when the memo outgrows its memory budget', () => {
@@ -109,14 +114,24 @@ describe('budgets', () => {
 });
 
 describe('partitions', () => {
-  it('checks keys separately and stops at the first illegal one', () => {
-    const ev = (process: number, type: HistoryEvent['type'], f: string, key: string, value: unknown): HistoryEvent => ({
-      process,
-      type,
-      f,
-      key,
-      value,
-    });
+  const ev = (process: number, type: HistoryEvent['type'], f: string, key: string, value: unknown): HistoryEvent => ({
+    process,
+    type,
+    f,
+    key,
+    value,
+  });
+  /**
+   * Key "hard" is legal but costly: 16 concurrent appends, then a get that saw them in the reverse order, which a
+   * depth-first search that tries them in invocation order meets last.
+   */
+  const hardKey: HistoryEvent[] = [];
+  const letters = 'abcdefghijklmnop'.split('');
+  letters.forEach((l, p) => hardKey.push(ev(p, 'invoke', 'append', 'hard', l)));
+  letters.forEach((l, p) => hardKey.push(ev(p, 'ok', 'append', 'hard', l)));
+  hardKey.push(ev(50, 'invoke', 'get', 'hard', null), ev(50, 'ok', 'get', 'hard', [...letters].reverse().join('')));
+
+  it('reports the first key shown illegal, whichever comes first in the history', () => {
     const hist: History = [
       ev(0, 'invoke', 'put', 'a', 'x'),
       ev(0, 'ok', 'put', 'a', 'x'),
@@ -133,6 +148,30 @@ describe('partitions', () => {
     expect(r.verdict).toBe('not-linearizable');
     expect(r.verdict === 'not-linearizable' && r.counterexample.key).toBe('a');
     expect(checkLinearizable(hist.slice(6), kvModel()).verdict).toBe('linearizable');
+  });
+
+  it('finds an easy illegal key behind a hard legal one, within a budget the hard key alone would exhaust', () => {
+    const easy = [
+      ev(60, 'invoke', 'put', 'easy', 'x'),
+      ev(60, 'ok', 'put', 'easy', 'x'),
+      ev(61, 'invoke', 'get', 'easy', null),
+      ev(61, 'ok', 'get', 'easy', ''),
+    ];
+    expect(checkLinearizable(hardKey, kvModel(), { maxSteps: 200_000 }).verdict).toBe('unknown');
+    const r = checkLinearizable([...hardKey, ...easy], kvModel(), { maxSteps: 200_000 });
+    expect(r.verdict).toBe('not-linearizable');
+    expect(r.verdict === 'not-linearizable' && r.counterexample.key).toBe('easy');
+  });
+
+  it('answers unknown only when no key is illegal, naming the undecided ones', () => {
+    const fine = [
+      ev(60, 'invoke', 'put', 'easy', 'x'),
+      ev(60, 'ok', 'put', 'easy', 'x'),
+      ev(61, 'invoke', 'get', 'easy', null),
+      ev(61, 'ok', 'get', 'easy', 'x'),
+    ];
+    const r = checkLinearizable([...fine, ...hardKey], kvModel(), { maxSteps: 200_000 });
+    expect(r).toMatchObject({ verdict: 'unknown', reason: 'no answer within the budget of 200,000 search steps on key "hard"' });
   });
 });
 

@@ -83,6 +83,29 @@ describe('dlab history check', () => {
     expect(r.code).toBe(3);
     expect(r.out).toMatch(/hard\.edn: unknown \(19 ops, [\d.]+ ms\): no answer within the 20 ms budget/);
     expect((await run({ files: [hard, bad], timeoutMs: 20 })).code).toBe(1);
+    // A budget of steps gives the same verdict on any machine.
+    const steps = await run({ files: [hard], maxSteps: 5_000, json: true });
+    expect(steps.code).toBe(3);
+    expect((JSON.parse(steps.out) as JsonVerdict[])[0]).toMatchObject({
+      verdict: 'unknown',
+      reason: 'no answer within the budget of 5,000 search steps',
+    });
+  });
+
+  it('reads a completed read of nil as Knossos does, a read of unknown value, unless --strict-nil', async () => {
+    const nil = `${fileURLToPath(new URL('./fixtures/nil-reads/', import.meta.url))}stale-after-nil.log`;
+    const stale = file(
+      'stale-nil.edn',
+      '{:process 0 :type :invoke :f :write :value 1}\n{:process 0 :type :ok :f :write :value 1}\n' +
+        '{:process 1 :type :invoke :f :read :value nil}\n{:process 1 :type :ok :f :read :value nil}\n',
+    );
+    expect((await run({ files: [stale] })).code).toBe(0);
+    const strict = await run({ files: [stale], strictNil: true });
+    expect(strict.code).toBe(1);
+    expect(strict.out).toContain('read() -> nil  lines 3-4  <-- cannot be linearized');
+    // A history illegal for other reasons stays illegal under either reading.
+    expect((await run({ files: [nil] })).code).toBe(1);
+    expect((await run({ files: [nil], strictNil: true })).code).toBe(1);
   });
 
   it('uses --init and the kv model', async () => {

@@ -11,9 +11,22 @@ export interface HistoryCheckOptions {
   readonly model: string;
   readonly init?: string;
   readonly json: boolean;
-  /** The search budget per file in ms (default 10 000); when it runs out the file's verdict is `unknown`. */
+  /**
+   * Read a completed read of nil as the value nil (`--strict-nil`), not as Knossos does: a read of unknown value
+   * (see `RegisterOptions`). Only the register models read nil.
+   */
+  readonly strictNil?: boolean;
+  /** Search steps per file (the checker's default otherwise); past them the file's verdict is `unknown`. */
+  readonly maxSteps?: number;
+  /**
+   * A wall-clock safety net per file, in ms (default 60 000), for a machine too loaded to spend the step budget
+   * in reasonable time: only then can the verdict depend on the machine. `unknown` past it.
+   */
   readonly timeoutMs?: number;
 }
+
+/** The CLI's wall-clock safety net per file: far above what the default step budget takes on an idle machine. */
+const SAFETY_NET_MS = 60_000;
 
 export interface HistoryCheckIo {
   readonly stdout: { write(s: string): unknown };
@@ -43,11 +56,12 @@ export interface JsonVerdict {
 
 export const EXIT = { linearizable: 0, notLinearizable: 1, badInput: 2, unknown: 3 } as const;
 
-const USAGE = 'dlab history check FILE... --model register|cas-register|kv [--init VALUE] [--json]';
+const USAGE = 'dlab history check FILE... --model register|cas-register|kv [--init VALUE] [--strict-nil] [--json]';
 
 /**
  * Checks each file and returns the exit code: 0 all linearizable, 1 any not linearizable, 2 bad input (nothing
- * is checked then), 3 any undecided (and none shown not linearizable).
+ * is checked then), 3 any undecided (and none shown not linearizable). Verdicts depend only on the files and the
+ * options (step budgets), except past the wall-clock safety net.
  */
 export async function historyCheck(opts: HistoryCheckOptions, io: HistoryCheckIo): Promise<number> {
   const fail = (reason: string, next: string): number => {
@@ -55,7 +69,10 @@ export async function historyCheck(opts: HistoryCheckOptions, io: HistoryCheckIo
     return EXIT.badInput;
   };
   if (opts.files.length === 0) return fail('no history file given', `usage: ${USAGE}`);
-  const model = modelByName(opts.model, opts.init === undefined ? undefined : parseInitValue(opts.init));
+  // In Jepsen and Knossos files a read of nil is a read whose value is unknown, unless asked otherwise.
+  const model = modelByName(opts.model, opts.init === undefined ? undefined : parseInitValue(opts.init), {
+    nilRead: opts.strictNil === true ? 'value' : 'unknown',
+  });
   if (model === undefined) {
     return fail(`unknown model "${opts.model}"`, `use --model ${MODEL_NAMES.join(', --model ')}`);
   }
@@ -95,7 +112,10 @@ export async function historyCheck(opts: HistoryCheckOptions, io: HistoryCheckIo
   let sawIllegal = false;
   let sawUnknown = false;
   for (const { file, history, lines } of inputs) {
-    const r = checkLinearizable(history, model, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+    const r = checkLinearizable(history, model, {
+      timeoutMs: opts.timeoutMs ?? SAFETY_NET_MS,
+      ...(opts.maxSteps === undefined ? {} : { maxSteps: opts.maxSteps }),
+    });
     const durationMs = Math.round(r.durationMs * 10) / 10;
     switch (r.verdict) {
       case 'linearizable':

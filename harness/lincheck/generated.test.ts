@@ -4,10 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pairOperations } from '../history/operations.ts';
 import type { HistoryEvent } from '../history/types.ts';
-import { checkLinearizable } from './checker.ts';
+import { bruteLinearizable, kvStep, refOps, registerStep, type RefOp, type RefStep, type RefValue as Val } from './brute-force.ts';
+import { checkLinearizable, type CheckOptions, type CheckResult } from './checker.ts';
 import { casRegisterModel, kvModel } from './models.ts';
-
-type Val = number | null;
 type RegOp = { f: 'read'; value: null } | { f: 'write'; value: number } | { f: 'cas'; value: [number, number] };
 
 const regOp = (values: number): fc.Arbitrary<RegOp> =>
@@ -147,61 +146,6 @@ describe('generated cas-register histories', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------------------------
-// A brute-force reference: tries every order of the known operations, with each unknown one placed anywhere
-// after its invocation or nowhere. Exponential, so only for small histories; it shares no code with the checker.
-
-interface RefOp {
-  f: string;
-  value: unknown;
-  result: unknown;
-  known: boolean;
-  call: number;
-  ret: number;
-}
-
-function refStep(state: Val, op: RefOp): Val | undefined {
-  if (op.f === 'read') return !op.known || op.result === state ? state : undefined;
-  if (op.f === 'write') return op.value as number;
-  const [from, to] = op.value as [number, number];
-  if (state === from) return to;
-  return op.known ? undefined : state;
-}
-
-function bruteLinearizable(ops: readonly RefOp[], init: Val = null): boolean {
-  const done = ops.map(() => false);
-  const go = (state: Val): boolean => {
-    if (ops.every((o, i) => done[i] || !o.known)) return true;
-    for (let x = 0; x < ops.length; x++) {
-      if (done[x]) continue;
-      // x may come next only if no unplaced known operation completed before x was invoked.
-      if (ops.some((y, j) => !done[j] && j !== x && y.known && y.ret < ops[x]!.call)) continue;
-      const next = refStep(state, ops[x]!);
-      if (next === undefined) continue;
-      done[x] = true;
-      if (go(next)) return true;
-      done[x] = false;
-    }
-    return false;
-  };
-  return go(init);
-}
-
-function refOps(history: readonly HistoryEvent[]): RefOp[] {
-  const paired = pairOperations(history);
-  if (!paired.ok) throw new Error(paired.error.message);
-  return paired.operations
-    .filter((o) => o.status !== 'fail')
-    .map((o) => ({
-      f: o.f,
-      value: o.value,
-      result: o.result,
-      known: o.status === 'ok',
-      call: o.invoke,
-      ret: o.status === 'ok' ? o.complete : Infinity,
-    }));
-}
-
 /** Small histories with arbitrary (mostly wrong) results, few values so that equal inputs are common. */
 const randomHistories = fc
   .record({
@@ -234,48 +178,184 @@ const randomHistories = fc
     return history;
   });
 
+/**
+ * Checks a `not-linearizable` result's claims with the oracle: the witness alone (every other operation of its
+ * key invoked by then free to do anything, or nothing) is illegal, and just before the culprit completes the key's
+ * history is linearizable.
+ */
+function expectExplained<S>(history: readonly HistoryEvent[], r: CheckResult, init: S, step: RefStep<S>): void {
+  if (r.verdict !== 'not-linearizable') throw new Error(`expected not-linearizable, got ${r.verdict}`);
+  const cx = r.counterexample;
+  const culprit = cx.ops[cx.culprit]!;
+  const cut = culprit.completeIndex!;
+  expect(culprit.status).toBe('ok');
+  expect(cx.ops.every((o) => o.completeIndex !== null && o.completeIndex <= cut)).toBe(true);
+  const paired = pairOperations(history);
+  if (!paired.ok) throw new Error(paired.error.message);
+  const live = paired.operations.filter((o) => o.status !== 'fail' && o.invoke <= cut && (cx.key === undefined || o.key === cx.key));
+  const inWitness = (o: { invoke: number }) => cx.ops.some((w) => w.invokeIndex === o.invoke);
+  const asRef = (o: (typeof live)[number], known: boolean): RefOp => ({
+    f: o.f,
+    key: o.key,
+    value: o.value,
+    result: o.result,
+    known,
+    call: o.invoke,
+    ret: known ? o.complete : Infinity,
+  });
+  const witness = live.map((o) => asRef(o, o.status === 'ok' && inWitness(o)));
+  expect(bruteLinearizable(witness, init, step)).toBe(false);
+  const before = live.filter((o) => o.invoke < cut).map((o) => asRef(o, o.status === 'ok' && o.complete < cut));
+  expect(bruteLinearizable(before, init, step)).toBe(true);
+  expect(cx.others).toBe(live.length - cx.ops.length);
+}
+
+const verdictOf = (linearizable: boolean) => (linearizable ? 'linearizable' : 'not-linearizable');
+
 describe('agreement with a brute-force search', () => {
-  it('gives the same verdict on small random histories', () => {
-    fc.assert(
-      fc.property(randomHistories, (history) => {
-        const expected = bruteLinearizable(refOps(history)) ? 'linearizable' : 'not-linearizable';
-        expect(checkLinearizable(history, casRegisterModel()).verdict).toBe(expected);
-      }),
-      { seed: 4, numRuns: 1500 },
-    );
+  const readings = ['value', 'unknown'] as const;
+
+  it('gives the same verdict on small random histories, under either reading of a read of nil', () => {
+    for (const nilRead of readings) {
+      fc.assert(
+        fc.property(randomHistories, (history) => {
+          const expected = bruteLinearizable(refOps(history), null, registerStep(nilRead === 'unknown'));
+          expect(checkLinearizable(history, casRegisterModel(null, { nilRead })).verdict).toBe(verdictOf(expected));
+        }),
+        { seed: 4, numRuns: 1500 },
+      );
+    }
   });
 
   it('explains with a witness that is illegal on its own, after a prefix that is linearizable', () => {
     fc.assert(
       fc.property(randomHistories, (history) => {
         const r = checkLinearizable(history, casRegisterModel());
-        if (r.verdict !== 'not-linearizable') return;
-        const cx = r.counterexample;
-        const culprit = cx.ops[cx.culprit]!;
-        const cut = culprit.completeIndex!;
-        expect(culprit.status).toBe('ok');
-        expect(cx.ops.every((o) => o.completeIndex !== null && o.completeIndex <= cut)).toBe(true);
-        const paired = pairOperations(history);
-        if (!paired.ok) throw new Error(paired.error.message);
-        const live = paired.operations.filter((o) => o.status !== 'fail' && o.invoke <= cut);
-        const inWitness = (o: { invoke: number }) => cx.ops.some((w) => w.invokeIndex === o.invoke);
-        const asRef = (o: (typeof live)[number], known: boolean): RefOp => ({
-          f: o.f,
-          value: o.value,
-          result: o.result,
-          known,
-          call: o.invoke,
-          ret: known ? o.complete : Infinity,
-        });
-        // The witness keeps its outcomes; every other operation invoked by then may do anything, or nothing.
-        const witness = live.map((o) => asRef(o, o.status === 'ok' && inWitness(o)));
-        expect(bruteLinearizable(witness)).toBe(false);
-        // Just before the culprit completes, the history is linearizable.
-        const before = live.filter((o) => o.invoke < cut).map((o) => asRef(o, o.status === 'ok' && o.complete < cut));
-        expect(bruteLinearizable(before)).toBe(true);
-        expect(cx.others).toBe(live.length - cx.ops.length);
+        if (r.verdict === 'not-linearizable') expectExplained(history, r, null, registerStep());
       }),
       { seed: 5, numRuns: 1000 },
+    );
+  });
+
+  it('rejects exactly the histories that changing one result made illegal', () => {
+    // Small runs of the sequential register, then one completion changed: a read returns another value, a cas
+    // that swapped is reported failed or one that failed is reported swapped, a write is reported failed. The
+    // oracle decides whether some order still fits; the checker must say the same, and explain the illegal ones.
+    const small = fc
+      .record({
+        processes: fc.integer({ min: 1, max: 4 }),
+        steps: fc.array(fc.tuple(fc.nat(), regOp(3)), { minLength: 1, maxLength: 24, size: 'max' }),
+      })
+      .map(({ processes, steps }) => linearizableHistory(processes, steps).history)
+      .filter((history) => history.filter((e) => e.type === 'invoke').length <= 8);
+    let illegal = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(small, fc.nat(), fc.constantFrom<Val>(null, 0, 1, 2), (history, pick, other) => {
+        const changeable = history.flatMap((e, i) => (e.type !== 'invoke' && e.type !== 'info' ? [i] : []));
+        if (changeable.length === 0) return;
+        const i = changeable[pick % changeable.length]!;
+        const e = history[i]!;
+        const mutated = [...history];
+        if (e.f === 'read') {
+          if (e.value === other) return;
+          mutated[i] = { ...e, value: other };
+        } else {
+          mutated[i] = { ...e, type: e.type === 'ok' ? 'fail' : 'ok' };
+        }
+        runs++;
+        const legal = bruteLinearizable(refOps(mutated), null, registerStep());
+        const r = checkLinearizable(mutated, casRegisterModel());
+        expect(r.verdict).toBe(verdictOf(legal));
+        if (!legal) {
+          illegal++;
+          expectExplained(mutated, r, null, registerStep());
+        }
+      }),
+      { seed: 7, numRuns: 1500 },
+    );
+    // Enough of both kinds for the agreement to mean something.
+    expect(illegal).toBeGreaterThan(runs / 5);
+    expect(runs - illegal).toBeGreaterThan(runs / 5);
+  });
+});
+
+describe('kv histories against a brute-force search of the whole store', () => {
+  type KvOp = { f: 'get'; key: string } | { f: 'put' | 'append'; key: string; value: string };
+  const keys = ['a', 'b', 'c'];
+  const smallKvOp = fc.oneof(
+    fc.constantFrom(...keys).map((key): KvOp => ({ f: 'get', key })),
+    fc
+      .tuple(fc.constantFrom<'put' | 'append'>('put', 'append'), fc.constantFrom(...keys), fc.constantFrom('x', 'y'))
+      .map(([f, key, value]): KvOp => ({ f, key, value })),
+  );
+
+  /** Up to seven operations over three keys, with arbitrary (often wrong) results of gets. */
+  const smallKv = fc
+    .record({
+      processes: fc.integer({ min: 1, max: 4 }),
+      steps: fc.array(
+        fc.tuple(fc.nat(), smallKvOp, fc.constantFrom('', 'x', 'y', 'xy', 'yx'), fc.constantFrom('ok', 'ok', 'ok', 'info', 'fail')),
+        { maxLength: 16, size: 'max' },
+      ),
+    })
+    .map(({ processes, steps }) => {
+      const inFlight: (KvOp | undefined)[] = new Array(processes).fill(undefined);
+      const pid = Array.from({ length: processes }, (_, i) => i);
+      const history: HistoryEvent[] = [];
+      let invoked = 0;
+      for (const [choice, op, got, type] of steps) {
+        const p = choice % processes;
+        const o = inFlight[p];
+        if (o === undefined) {
+          if (invoked === 7) continue;
+          invoked++;
+          history.push({ process: pid[p]!, type: 'invoke', f: op.f, key: op.key, value: op.f === 'get' ? null : op.value });
+          inFlight[p] = op;
+        } else {
+          const value = type !== 'ok' ? null : o.f === 'get' ? got : o.value;
+          history.push({ process: pid[p]!, type: type as 'ok' | 'info' | 'fail', f: o.f, key: o.key, value });
+          inFlight[p] = undefined;
+          if (type === 'info') pid[p]! += processes;
+        }
+      }
+      return history;
+    });
+
+  /** Keys named in an `unknown` verdict's reason. */
+  const undecidedKeys = (reason: string): string[] => [...reason.replace(/^.* on keys? /, '').matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
+
+  it('gives the same verdict, and under tight step budgets never a wrong one', () => {
+    fc.assert(
+      fc.property(smallKv, fc.integer({ min: 1, max: 60 }), (history, maxSteps) => {
+        const legal = bruteLinearizable(refOps(history), {}, kvStep);
+        const r = checkLinearizable(history, kvModel());
+        expect(r.verdict).toBe(verdictOf(legal));
+        if (r.verdict === 'not-linearizable') expectExplained(history, r, {}, kvStep);
+
+        const options: CheckOptions = { maxSteps };
+        const tight = checkLinearizable(history, kvModel(), options);
+        const keyLegal = (key: string) =>
+          bruteLinearizable(
+            refOps(history).filter((o) => o.key === key),
+            {},
+            kvStep,
+          );
+        if (tight.verdict === 'unknown') {
+          // Unknown only when no key was shown illegal: every key the reason leaves out was shown linearizable.
+          const open = undecidedKeys(tight.reason);
+          expect(open.length).toBeGreaterThan(0);
+          for (const key of keys) if (!open.includes(key) && history.some((e) => e.key === key)) expect(keyLegal(key)).toBe(true);
+        } else {
+          expect(tight.verdict).toBe(verdictOf(legal));
+          if (tight.verdict === 'not-linearizable') expect(keyLegal(tight.counterexample.key!)).toBe(false);
+        }
+        // Steps, not time: the same history and budget give the same answer every time.
+        const { durationMs: _a, ...first } = tight;
+        const { durationMs: _b, ...again } = checkLinearizable(history, kvModel(), options);
+        expect(again).toEqual(first);
+      }),
+      { seed: 8, numRuns: 1500 },
     );
   });
 });

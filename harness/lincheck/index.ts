@@ -19,7 +19,17 @@ export {
   type RawInput,
   type StateKey,
 } from './model.ts';
-export { casRegisterModel, kvModel, MODEL_NAMES, modelByName, registerModel, valueEqual, valueKey, type ModelName } from './models.ts';
+export {
+  casRegisterModel,
+  kvModel,
+  MODEL_NAMES,
+  modelByName,
+  registerModel,
+  valueEqual,
+  valueKey,
+  type ModelName,
+  type RegisterOptions,
+} from './models.ts';
 export { renderCounterexample, type RenderOptions } from './render.ts';
 export { pairOperations, parseEdnHistory, parseHistory, parseJepsenLog, parseInitValue, type Operation, type ParseResult } from '../history/index.ts';
 export type { History, HistoryEvent, OpType } from '../history/types.ts';

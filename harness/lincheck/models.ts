@@ -81,11 +81,24 @@ function describeRegisterOp(op: Operation): string {
   }
 }
 
-function decodeRegister(op: Operation, cas: boolean): Decoded<RegisterInput, Value> | string {
+/** How the register models read their history. */
+export interface RegisterOptions {
+  /**
+   * A completed read whose value is nil: `'value'` (the default) reads nil as the value read, legal only while the
+   * register holds nil; `'unknown'` reads it as Knossos does (`knossos.model`, `Register` and `CASRegister`): a
+   * read of unknown value, which any state allows, like a read that never returned. `dlab history check` uses
+   * `'unknown'` for Jepsen and Knossos files, since that is what nil means there, unless asked for `--strict-nil`.
+   */
+  readonly nilRead?: 'value' | 'unknown';
+}
+
+function decodeRegister(op: Operation, cas: boolean, nilUnknown: boolean): Decoded<RegisterInput, Value> | string {
   const known = op.status === 'ok';
   switch (op.f) {
-    case 'read':
-      return { input: { op: 'read' }, output: known ? ((op.result ?? null) as Value) : undefined };
+    case 'read': {
+      const value = (op.result ?? null) as Value;
+      return { input: { op: 'read' }, output: known && !(nilUnknown && value === null) ? value : undefined };
+    }
     case 'write':
       return { input: { op: 'write', value: (op.value ?? null) as Value }, output: known ? true : undefined };
     case 'cas': {
@@ -113,12 +126,13 @@ function stepRegister(state: Value, input: RegisterInput, output: Value | undefi
 }
 
 /** A read/write register; `initial` is the value before the first write (nil by default). */
-export function registerModel(initial: unknown = null): Model<Value, RegisterInput, Value> {
+export function registerModel(initial: unknown = null, options: RegisterOptions = {}): Model<Value, RegisterInput, Value> {
   const init = (initial ?? null) as Value;
+  const nilUnknown = options.nilRead === 'unknown';
   return {
     name: 'register',
     init: () => init,
-    decode: (op) => decodeRegister(op, false),
+    decode: (op) => decodeRegister(op, false, nilUnknown),
     step: stepRegister,
     key: valueKey,
     describe: describeRegisterOp,
@@ -126,12 +140,13 @@ export function registerModel(initial: unknown = null): Model<Value, RegisterInp
 }
 
 /** A read/write/compare-and-set register (`cas` takes `[from to]`); `initial` defaults to nil. */
-export function casRegisterModel(initial: unknown = null): Model<Value, RegisterInput, Value> {
+export function casRegisterModel(initial: unknown = null, options: RegisterOptions = {}): Model<Value, RegisterInput, Value> {
   const init = (initial ?? null) as Value;
+  const nilUnknown = options.nilRead === 'unknown';
   return {
     name: 'cas-register',
     init: () => init,
-    decode: (op) => decodeRegister(op, true),
+    decode: (op) => decodeRegister(op, true, nilUnknown),
     step: stepRegister,
     key: valueKey,
     describe: describeRegisterOp,
@@ -185,13 +200,13 @@ export function kvModel(initial = ''): Model<string, KvInput, string> {
 export const MODEL_NAMES = ['register', 'cas-register', 'kv'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
-/** A built-in model by name (for the CLI), or undefined for an unknown name. */
-export function modelByName(name: string, initial?: unknown): AnyModel | undefined {
+/** A built-in model by name (for the CLI), or undefined for an unknown name; `options` apply to the registers. */
+export function modelByName(name: string, initial?: unknown, options: RegisterOptions = {}): AnyModel | undefined {
   switch (name) {
     case 'register':
-      return registerModel(initial);
+      return registerModel(initial, options);
     case 'cas-register':
-      return casRegisterModel(initial);
+      return casRegisterModel(initial, options);
     case 'kv':
       return kvModel(initial === undefined || initial === null ? '' : typeof initial === 'string' ? initial : show(initial));
     default:
