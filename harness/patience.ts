@@ -3,28 +3,12 @@
 // time (the lesson is about real timeouts), but a verdict must not change because other processes took
 // the cores: a correct server that was simply not scheduled gets the time back; a hung one (idle, never
 // waiting for a CPU) is still stopped on time. Where schedstat is missing, this is plain wall time.
-import { readFileSync } from 'node:fs';
+import { runDelayMs } from './schedstat.mjs';
 
 /** A point in time to measure patient elapsed time from. */
 export interface Mark {
   readonly wallMs: number;
   readonly runDelayMs: number;
-}
-
-let schedstat = process.platform === 'linux';
-
-/** The main thread's total run-queue delay so far, in ms (0 where the kernel does not report it). */
-function runDelayMs(): number {
-  if (!schedstat) return 0;
-  try {
-    // "<time on cpu ns> <time waiting on a run queue ns> <timeslices>"
-    const delayNs = Number(readFileSync('/proc/self/schedstat', 'latin1').split(' ')[1]);
-    if (Number.isFinite(delayNs)) return delayNs / 1e6;
-  } catch {
-    /* not available: fall through */
-  }
-  schedstat = false;
-  return 0;
 }
 
 export function mark(): Mark {

@@ -53,8 +53,8 @@ export class RunCancelled extends Error {
 }
 
 /**
- * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads tsx,
- * vitest's runner and the harness while the CLI loads. Taken once; later workers are started here.
+ * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads
+ * vitest's runner, fast-check and the harness while the CLI loads. Taken once; later workers are started here.
  */
 function adoptEarlyWorker(root: string): ChildProcess | undefined {
   const g = globalThis as { __dlabEarlyWorker?: { child: ChildProcess; root: string } };
@@ -66,6 +66,11 @@ function adoptEarlyWorker(root: string): ChildProcess | undefined {
     return undefined;
   }
   return early.child;
+}
+
+/** The IPC channel of a worker: referenced only while a job runs, so an idle worker never keeps the CLI alive. */
+function channel(child: ChildProcess): { ref(): void; unref(): void } | undefined {
+  return (child as unknown as { channel?: { ref(): void; unref(): void } }).channel;
 }
 
 interface WorkerProc {
@@ -164,7 +169,7 @@ export class GradingSession {
     });
     // A worker waiting in the idle list must not keep the CLI alive once it is done.
     child.unref();
-    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+    channel(child)?.unref();
     return w;
   }
 
@@ -192,7 +197,7 @@ export class GradingSession {
   private runOne(w: WorkerProc, job: Job): Promise<{ outcome: JobOutcome; keep: boolean }> {
     w.jobs++;
     const child = w.child;
-    (child as unknown as { channel?: { ref(): void } }).channel?.ref();
+    channel(child)?.ref();
     return new Promise((resolveJob) => {
       let done = false;
       let phase: { name: string; since: number } | undefined;
@@ -202,7 +207,7 @@ export class GradingSession {
         clearInterval(timer);
         child.removeListener('message', onMessage);
         child.removeListener('exit', onExit);
-        (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+        channel(child)?.unref();
         resolveJob({ outcome, keep });
       };
       const timedOut = (reason: 'cpu' | 'wall', cpuMs?: number) =>

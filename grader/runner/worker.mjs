@@ -14,7 +14,8 @@
 // CPU, and writes an 'over' line to the progress file when either passes its limit; the parent then kills
 // this process (a `while (true) {}` cannot be stopped any other way). So a busy machine does not turn a
 // correct implementation into a time-out.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
+import { runDelayMs } from '../../harness/schedstat.mjs';
 import { register as registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,37 +69,14 @@ function progress(line) {
   if (progressFile !== undefined) appendFileSync(progressFile, JSON.stringify(line) + '\n');
 }
 
-// The watchdog's view of the current phase: [0] CPU µs at its start, [1] its CPU limit in µs (0: disarmed),
-// [2] Date.now() at its start, [3] the main thread's run-queue delay in ms at its start (see runDelayMs).
+// The watchdog's view of the current phase (PHASE): [0] CPU µs at its start, [1] its CPU limit in µs (0:
+// disarmed), [2] Date.now() at its start, [3] the main thread's run-queue delay in ms at its start.
 const watch = new Float64Array(new SharedArrayBuffer(32));
-// The progress file's path reaches the thread through a port (strings do not fit a Float64Array).
 const { port1, port2 } = new MessageChannel();
-const watchdog = new Worker(
-  `const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-   const { appendFileSync, readFileSync } = require('node:fs');
-   const watch = new Float64Array(workerData.sab);
-   const wallFactor = workerData.wallFactor;
-   let file = '';
-   // The process's main thread's run-queue delay (ms): /proc/self is the thread-group leader.
-   const runDelayMs = () => { try { return Number(readFileSync('/proc/self/schedstat', 'latin1').split(' ')[1]) / 1e6 || 0; } catch { return 0; } };
-   const over = (why, used) => {
-     watch[1] = 0;
-     appendFileSync(file, JSON.stringify({ e: 'over', why, cpuMs: Math.round(used / 1000) }) + '\\n');
-   };
-   setInterval(() => {
-     for (let m; (m = receiveMessageOnPort(workerData.port)) !== undefined; ) file = m.message;
-     const limit = watch[1];
-     if (limit <= 0 || file === '') return;
-     const c = process.cpuUsage();
-     const used = c.user + c.system - watch[0];
-     if (used > limit) return over('cpu', used);
-     // Waiting (a promise that never settles) uses no CPU; patient wall time, less the time the main thread
-     // spent waiting for a CPU on a busy machine, catches it without penalising a descheduled process.
-     const patient = Date.now() - watch[2] - (runDelayMs() - watch[3]);
-     if (patient > (limit / 1000) * wallFactor) over('wall', used);
-   }, 20);`,
-  { eval: true, workerData: { sab: watch.buffer, port: port2, wallFactor: WALL_FACTOR }, transferList: [port2] },
-);
+const watchdog = new Worker(new URL('./watchdog.mjs', import.meta.url), {
+  workerData: { sab: watch.buffer, port: port2, wallFactor: WALL_FACTOR },
+  transferList: [port2],
+});
 watchdog.unref();
 port1.unref();
 /** @type {string} */
@@ -108,13 +86,6 @@ function watchFile(file) {
   if (watched === file) return;
   watched = file;
   port1.postMessage(file);
-}
-function runDelayMs() {
-  try {
-    return Number(readFileSync('/proc/self/schedstat', 'latin1').split(' ')[1]) / 1e6 || 0;
-  } catch {
-    return 0;
-  }
 }
 /** @param {number} limitMs */
 function arm(limitMs) {

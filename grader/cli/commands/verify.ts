@@ -71,12 +71,13 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
   const unowned = catalogueProblems.filter((prob) => !exercises.some((e) => prob.includes(e.id)));
 
   const cache = opts.cache === false ? undefined : new VerdictCache(ctx.root);
-  const keyOf = (x: (typeof planned)[number]) => cache?.key(x.ex, x.plan.target, x.plan.job);
+  // Each run's cache key, computed once: it reads the test and the implementation's files.
+  const keys = new Map(planned.map((x) => [x.plan.job.key, cache?.key(x.ex, x.plan.target, x.plan.job)]));
   const outcomes = new Map<string, JobOutcome>();
   const wallMs = new Map<string, number>();
   const todo: Job[] = [];
   for (const x of planned) {
-    const k = keyOf(x);
+    const k = keys.get(x.plan.job.key);
     const hit = k === undefined ? undefined : cache?.get(k);
     if (hit !== undefined) outcomes.set(x.plan.job.key, hit);
     else todo.push(x.plan.job);
@@ -94,10 +95,10 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     session.close();
   }
   if (cache !== undefined) {
-    for (const x of planned) {
-      const o = outcomes.get(x.plan.job.key);
-      const k = keyOf(x);
-      if (o !== undefined && k !== undefined && wallMs.has(x.plan.job.key)) cache.set(k, o);
+    for (const job of todo) {
+      const o = outcomes.get(job.key);
+      const k = keys.get(job.key);
+      if (o !== undefined && k !== undefined) cache.set(k, o);
     }
   }
   // Under --stress: every run again while other processes keep every core busy; the verdicts must not change.
@@ -177,7 +178,7 @@ async function underLoad(jobs: readonly Job[], root: string, workers: number): P
   const burners = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   const session = new GradingSession({ maxWorkers: workers, root });
   try {
-    return await session.run(jobs.map((j) => ({ ...j })));
+    return await session.run(jobs);
   } finally {
     session.close();
     for (const b of burners) b.kill('SIGKILL');
