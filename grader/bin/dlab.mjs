@@ -7,10 +7,12 @@ import { spawnWorker } from '../runner/spawn-worker.mjs';
 import { buildCli, discardBuild, freshEntry } from './bundle.mjs';
 
 const argv = process.argv.slice(2);
-// `dlab list | head`: the reader went away; stop quietly, as other command-line tools do.
+// `dlab check | head`: the reader went away. Drop the rest of the output quietly and finish, so that the
+// exit code is still the command's own (a failing check stays 1 under `set -o pipefail`).
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e) => {
-    if (/** @type {NodeJS.ErrnoException} */ (e).code === 'EPIPE') process.exit(0);
+    const code = /** @type {NodeJS.ErrnoException} */ (e).code;
+    if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') return;
     throw e;
   });
 }
