@@ -102,3 +102,43 @@ describe('grade', () => {
     if (!bad.ok) expect(bad.error.code).toBe('mutant-does-not-apply');
   });
 });
+
+describe('grade, split across two workers', () => {
+  const summary = (r: Awaited<ReturnType<typeof grade>>) =>
+    r.ok ? { kind: r.value.kind, passed: r.value.passed, tests: r.value.tests, notRun: r.value.notRun, failures: r.value.failures.map((f) => f.test) } : r.error.code;
+
+  it('gives the verdict one worker gives, whichever shard the first failure is in', async () => {
+    const mergeBroken = (s: string) => s.replace(/export function vcMerge\(([^)]*)\): VC \{/, 'export function vcMerge($1): VC {\n  throw new Error("merge broke");');
+    const targets = [
+      { kind: 'solutions' } as const,
+      // vcCompare (the third test, on the first shard) fails.
+      mutantTarget(ex, 'compare-by-sum'),
+      // vcMerge (the second test, on the second shard) fails.
+      { kind: 'path', path: implWith(mergeBroken) } as const,
+      // Both fail: only the earlier one in file order is reported, as one worker stops there.
+      { kind: 'path', path: implWith((s) => mergeBroken(s).replace(/export function vcCompare\(([^)]*)\): Order \{/, 'export function vcCompare($1): Order {\n  throw new Error("compare broke");')) } as const,
+    ];
+    // Warm workers, as watch mode has: the verdicts are the same, and the test is quicker.
+    const session = new GradingSession({ maxWorkers: 2 });
+    try {
+      for (const t of targets) {
+        const one = summary(await grade(ex, t, {}, undefined, session));
+        const two = summary(await grade(ex, t, { shards: 2 }, undefined, session));
+        expect(two).toEqual(one);
+      }
+      const everything = summary(await grade(ex, targets[3]!, { all: true }, undefined, session));
+      expect(typeof everything === 'object' && everything.failures.length).toBeGreaterThanOrEqual(2);
+      const both = summary(await grade(ex, targets[3]!, { shards: 2 }, undefined, session));
+      expect(typeof both === 'object' && both.failures).toEqual(['vector clocks > vcMerge is the entry-wise maximum (so it is commutative, associative and idempotent)']);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('names the test that looped, on either shard', async () => {
+    const file = implWith((s) => s.replace('export function vcMerge(a: VC, b: VC): VC {', 'export function vcMerge(a: VC, b: VC): VC {\n  while (true) {}'));
+    const r = await grade({ ...ex, limitMs: 1_000 }, { kind: 'path', path: file }, { shards: 2 });
+    expect(r.ok && r.value.kind).toBe('timed-out');
+    if (r.ok) expect(r.value.failures[0]!.test).toBe('vector clocks > vcMerge is the entry-wise maximum (so it is commutative, associative and idempotent)');
+  });
+});

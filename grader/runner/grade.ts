@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Exercise } from '../core/course.ts';
 import { err, ok, type Result } from '../core/errors.ts';
-import { ROOT } from '../core/paths.ts';
+import { ROOT, scratchDir } from '../core/paths.ts';
+import { join } from 'node:path';
 import { ENV } from '../../harness/run-config.ts';
 import type { ErrorInfo, Job, JobOutcome } from './protocol.ts';
 import { runJobs, type GradingSession } from './run-jobs.ts';
+import { mergeShards, removeControl, shardJob } from './shards.ts';
 import { materialize, targetLabel, type Target } from './targets.ts';
 
 export interface Failure {
@@ -34,6 +36,8 @@ export interface Verdict {
   readonly kind: VerdictKind;
   readonly passed: boolean;
   readonly durationMs: number;
+  /** CPU time the grading used (loading and tests), in ms; absent when the run was stopped. Steadier than durationMs on a busy machine. */
+  readonly cpuMs?: number;
   /** Tests that ran. */
   readonly tests: number;
   /** Tests not run because grading stops at the first failure (0 when everything ran). */
@@ -52,6 +56,11 @@ export interface GradeOptions {
   readonly metricsOut?: string;
   /** Run every test even after one failed (default: stop at the first failure, as check and watch do). */
   readonly all?: boolean;
+  /**
+   * Split the hidden tests across this many workers (shards.ts), to use both cores of a check or a save in
+   * watch mode; the merged verdict is the same on any machine. Default 1.
+   */
+  readonly shards?: number;
 }
 
 export interface PlannedJob {
@@ -122,7 +131,8 @@ function uncaught(errors: readonly ErrorInfo[], root: string): Failure[] {
 }
 
 export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number, root: string = ROOT): Verdict {
-  const base = { id: p.exercise.id, target: targetLabel(p.target), durationMs: Math.round(durationMs) };
+  const cpu = outcome.kind === 'finished' && outcome.cpuMs !== undefined ? { cpuMs: outcome.cpuMs } : {};
+  const base = { id: p.exercise.id, target: targetLabel(p.target), durationMs: Math.round(durationMs), ...cpu };
   switch (outcome.kind) {
     case 'timed-out': {
       const secs = outcome.limitMs / 1000;
@@ -165,10 +175,19 @@ let runCounter = 0;
 export async function grade(ex: Exercise, target: Target, opts: GradeOptions = {}, root: string = ROOT, session?: GradingSession): Promise<Result<Verdict>> {
   const planned = planJob(ex, target, opts, root, session === undefined ? '' : `-r${++runCounter}`);
   if (!planned.ok) return planned;
+  const job = planned.value.job;
+  const shards = Math.max(1, opts.shards ?? 1);
+  const jobs = shards === 1 ? [job] : shardJob(job, shards, join(scratchDir(root), 'shards'));
   const t0 = performance.now();
-  const outcomes = session === undefined ? await runJobs([planned.value.job], { root }) : await session.run([planned.value.job]);
-  const outcome = outcomes.get(planned.value.job.key);
-  if (outcome === undefined) return err('runner', `no result for ${ex.id}`, 'run it again; if it repeats, report a bug');
+  let outcomes: Map<string, JobOutcome>;
+  try {
+    outcomes = session === undefined ? await runJobs(jobs, { root, maxWorkers: shards }) : await session.run(jobs);
+  } finally {
+    removeControl(jobs);
+  }
+  const parts = jobs.map((j) => outcomes.get(j.key));
+  if (parts.some((o) => o === undefined)) return err('runner', `no result for ${ex.id}`, 'run it again; if it repeats, report a bug');
+  const outcome = shards === 1 ? (parts[0] as JobOutcome) : mergeShards(parts as JobOutcome[], job.bail);
   return ok(verdictOf(planned.value, outcome, performance.now() - t0, root));
 }
 

@@ -21,6 +21,13 @@ export interface Job {
   readonly bail: boolean;
   /** DLAB_* variables the hidden test sees (runConfig). */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * One shard of a job split across workers (grade.ts): this worker runs the tests whose index in file
+   * order is `index` modulo `count`, and skips those after the lowest index at which any shard failed
+   * (written to `controlFile` by the shard that failed). The assignment depends on the file alone, so the
+   * merged verdict does not depend on the machine.
+   */
+  readonly shard?: { readonly index: number; readonly count: number; readonly controlFile: string };
 }
 
 export interface ErrorInfo {
@@ -30,6 +37,8 @@ export interface ErrorInfo {
   readonly seed?: number;
   readonly path?: string;
   readonly replay?: string;
+  /** For an error nobody caught: the index of the test that was running (-1 while the file loaded). */
+  readonly index?: number;
 }
 
 export type TestState = 'passed' | 'failed' | 'skipped';
@@ -40,6 +49,8 @@ export interface TestOutcome {
   readonly state: TestState;
   /** Skipped because an earlier test failed and the job bails at the first failure. */
   readonly notRun?: true;
+  /** Run by another shard of the job (Job.shard): its outcome is in that shard's list. */
+  readonly otherShard?: true;
   readonly durationMs: number;
   readonly errors: readonly ErrorInfo[];
 }
@@ -56,12 +67,25 @@ export type JobOutcome =
       /** Errors nobody caught while the file ran: a rejection nobody awaited, a throw in a timer callback. */
       readonly unhandled?: readonly ErrorInfo[];
       readonly logs: readonly string[];
+      /** For each line of `logs`, the index of the test that printed it (-1: while the file loaded). */
+      readonly logAt?: readonly number[];
+      /** CPU time the job used in the worker (every thread of the process: loading, tests, GC), in ms. */
+      readonly cpuMs?: number;
     }
   /**
    * A test (or the import of the file) ran past its limit and its process was killed: it used more CPU time
    * than the limit (`cpu`: an infinite loop), or waited far past it without finishing (`wall`).
    */
-  | { readonly kind: 'timed-out'; readonly test: string; readonly limitMs: number; readonly reason: 'cpu' | 'wall'; readonly cpuMs?: number; readonly tests: readonly TestOutcome[] }
+  | {
+      readonly kind: 'timed-out';
+      readonly test: string;
+      /** The test's index in file order (absent: the file's loading overran). */
+      readonly index?: number;
+      readonly limitMs: number;
+      readonly reason: 'cpu' | 'wall';
+      readonly cpuMs?: number;
+      readonly tests: readonly TestOutcome[];
+    }
   /** The worker died for another reason. */
   | { readonly kind: 'crashed'; readonly message: string };
 
@@ -79,8 +103,8 @@ export type WorkerMessage =
  */
 export type ProgressLine =
   | { readonly e: 'file'; readonly key: string }
-  | { readonly e: 'start'; readonly key: string; readonly test: string }
-  | { readonly e: 'end'; readonly key: string; readonly test: string }
+  | { readonly e: 'start'; readonly key: string; readonly test: string; readonly index?: number }
+  | { readonly e: 'end'; readonly key: string; readonly test: string; readonly index?: number; readonly failed?: true }
   | { readonly e: 'over'; readonly why: 'cpu' | 'wall'; readonly cpuMs: number };
 
 export const LOAD_PHASE = '(loading the test file and your code)';

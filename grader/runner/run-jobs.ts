@@ -2,7 +2,7 @@
 // worker whose job overran its limit (a learner's `while (true) {}` cannot be interrupted any other way), and
 // a session that keeps workers warm across runs (watch mode, verify) and starts a new one after a kill.
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnWorker } from './spawn-worker.mjs';
 import { ROOT, scratchDir } from '../core/paths.ts';
@@ -44,6 +44,16 @@ process.on('exit', stopAllRuns);
 
 let sessionCounter = 0;
 
+/** Writes the index after which the shards sharing `controlFile` skip their tests, unless a lower one is there. */
+function stopShardsAfter(controlFile: string, index: number): void {
+  try {
+    const was = Number(readFileSync(controlFile, 'utf8').trim() || 'Infinity');
+    if (!(was <= index)) writeFileSync(controlFile, String(index));
+  } catch {
+    /* only saves work: the shards' outcomes are merged in file order either way */
+  }
+}
+
 /** A run stopped by GradingSession.close() before it finished (a learner quit watch mid-run): no verdict. */
 export class RunCancelled extends Error {
   constructor() {
@@ -53,19 +63,21 @@ export class RunCancelled extends Error {
 }
 
 /**
- * The worker grader/bin/dlab.mjs started before loading the CLI, for a command that grades: it loads
- * vitest's runner, fast-check and the harness while the CLI loads. Taken once; later workers are started here.
+ * The workers grader/bin/dlab.mjs started before loading the CLI, for a command that grades: they load
+ * vitest's runner, fast-check and the harness while the CLI loads. Each is taken once; later workers are started here.
  */
 function adoptEarlyWorker(root: string): ChildProcess | undefined {
-  const g = globalThis as { __dlabEarlyWorker?: { child: ChildProcess; root: string } };
-  const early = g.__dlabEarlyWorker;
-  delete g.__dlabEarlyWorker;
+  const g = globalThis as { __dlabEarlyWorkers?: { children: ChildProcess[]; root: string } };
+  const early = g.__dlabEarlyWorkers;
   if (early === undefined) return undefined;
-  if (early.root !== root || early.child.exitCode !== null) {
-    early.child.kill('SIGKILL');
-    return undefined;
+  if (early.root !== root) {
+    for (const c of early.children.splice(0)) c.kill('SIGKILL');
   }
-  return early.child;
+  for (let child = early.children.shift(); child !== undefined; child = early.children.shift()) {
+    if (child.exitCode === null) return child;
+  }
+  delete g.__dlabEarlyWorkers;
+  return undefined;
 }
 
 /** The IPC channel of a worker: referenced only while a job runs, so an idle worker never keeps the CLI alive. */
@@ -200,7 +212,7 @@ export class GradingSession {
     channel(child)?.ref();
     return new Promise((resolveJob) => {
       let done = false;
-      let phase: { name: string; since: number } | undefined;
+      let phase: { name: string; since: number; index?: number } | undefined;
       const finish = (outcome: JobOutcome, keep: boolean) => {
         if (done) return;
         done = true;
@@ -210,15 +222,19 @@ export class GradingSession {
         channel(child)?.unref();
         resolveJob({ outcome, keep });
       };
-      const timedOut = (reason: 'cpu' | 'wall', cpuMs?: number) =>
-        finish({ kind: 'timed-out', test: phase?.name ?? LOAD_PHASE, limitMs: job.limitMs, reason, ...(cpuMs !== undefined ? { cpuMs } : {}), tests: [] }, false);
+      const timedOut = (reason: 'cpu' | 'wall', cpuMs?: number) => {
+        const index = phase?.index;
+        // The other shards of the job need not run past this test (see Job.shard).
+        if (job.shard !== undefined) stopShardsAfter(job.shard.controlFile, index ?? -1);
+        finish({ kind: 'timed-out', test: phase?.name ?? LOAD_PHASE, ...(index !== undefined ? { index } : {}), limitMs: job.limitMs, reason, ...(cpuMs !== undefined ? { cpuMs } : {}), tests: [] }, false);
+      };
       const watchdog = () => {
         const now = performance.now();
         for (const line of this.readProgress(w)) {
           if (line.e === 'over') return timedOut(line.why, line.cpuMs);
           if (line.key !== job.key) continue;
           if (line.e === 'file') phase = { name: LOAD_PHASE, since: now };
-          else if (line.e === 'start') phase = { name: line.test, since: now };
+          else if (line.e === 'start') phase = { name: line.test, since: now, ...(line.index !== undefined ? { index: line.index } : {}) };
           else phase = { name: `(after '${line.test}')`, since: now };
         }
         if (phase !== undefined && now - phase.since > job.limitMs * WALL_BACKSTOP_FACTOR) timedOut('wall');

@@ -14,7 +14,7 @@
 // CPU, and writes an 'over' line to the progress file when either passes its limit; the parent then kills
 // this process (a `while (true) {}` cannot be stopped any other way). So a busy machine does not turn a
 // correct implementation into a time-out.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { runDelayMs } from '../../harness/schedstat.mjs';
 import { register as registerHooks } from 'node:module';
 import { join } from 'node:path';
@@ -53,6 +53,21 @@ registerHooks(pathToFileURL(join(HERE, 'hooks.mjs')).href, {
   data: { vitestApi: pathToFileURL(join(HERE, 'vitest-api.mjs')).href, root: ROOT, cacheDir: join(ROOT, '.dlab', 'cache', 'ts') },
 });
 await import(pathToFileURL(join(ROOT, 'harness', 'index.ts')).href);
+
+// DLAB_PROFILE=DIR (for course authors): a CPU profile of every job, DIR/<job key>.cpuprofile.
+const PROFILE_DIR = process.env['DLAB_PROFILE'];
+/** @type {import('node:inspector').Session | undefined} */
+let inspectorSession;
+if (PROFILE_DIR !== undefined && PROFILE_DIR !== '') {
+  const { Session } = await import('node:inspector');
+  inspectorSession = new Session();
+  inspectorSession.connect();
+  inspectorSession.post('Profiler.enable');
+}
+/** @param {string} method @returns {Promise<any>} */
+function inspectorPost(method) {
+  return new Promise((resolve, reject) => inspectorSession?.post(method, (e, r) => (e ? reject(e) : resolve(r))));
+}
 
 /** @param {WorkerMessage} m */
 function send(m) {
@@ -103,13 +118,21 @@ function disarm() {
 
 /** @type {string[]} */
 let logs = [];
+/** The index (in file order) of the test that was running when each line of `logs` was printed. */
+/** @type {number[]} */
+let logAt = [];
 /** @type {ErrorInfo[]} */
 let unhandled = [];
+/** The index (in file order) of the test running now: -1 while the file loads. */
+let runningIndex = -1;
 for (const level of /** @type {const} */ (['log', 'info', 'warn', 'error', 'debug'])) {
   console[level] = (...args) => {
     if (logs.length >= MAX_LOG_LINES) return;
     const text = args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ');
-    logs.push(...text.replace(ANSI, '').replace(/\n$/, '').split('\n'));
+    for (const l of text.replace(ANSI, '').replace(/\n$/, '').split('\n')) {
+      logs.push(l);
+      logAt.push(runningIndex);
+    }
   };
 }
 /** @param {unknown} v */
@@ -155,8 +178,11 @@ function descendants(t) {
   return 'tasks' in t ? t.tasks.flatMap((c) => [c, ...descendants(c)]) : [];
 }
 
-/** @param {FileTask} file @param {Set<Task>} bailed @returns {JobOutcome} */
-function outcomeOf(file, bailed) {
+/**
+ * @param {FileTask} file @param {Set<Task>} bailed @param {Set<Task>} elsewhere tests another shard runs
+ * @param {number} cpuMs @returns {JobOutcome}
+ */
+function outcomeOf(file, bailed, elsewhere, cpuMs) {
   const all = descendants(file);
   /** @type {TestOutcome[]} */
   const tests = all
@@ -164,11 +190,12 @@ function outcomeOf(file, bailed) {
     .map((t) => {
       const r = t.result;
       const state = r?.state === 'pass' ? 'passed' : r?.state === 'fail' ? 'failed' : 'skipped';
-      return { name: nameOf(t), state, durationMs: Math.round(r?.duration ?? 0), errors: (r?.errors ?? []).map(errorInfo), ...(bailed.has(t) ? { notRun: true } : {}) };
+      const mark = elsewhere.has(t) ? { otherShard: /** @type {const} */ (true) } : bailed.has(t) ? { notRun: /** @type {const} */ (true) } : {};
+      return { name: nameOf(t), state, durationMs: Math.round(r?.duration ?? 0), errors: (r?.errors ?? []).map(errorInfo), ...mark };
     });
   // Errors of the file (an import that failed, a hook outside any describe) and of suites' hooks.
   const loadErrors = [file, ...all.filter((t) => t.type === 'suite')].flatMap((t) => t.result?.errors ?? []).map(errorInfo);
-  return { kind: 'finished', tests, loadErrors, unhandled, logs };
+  return { kind: 'finished', tests, loadErrors, unhandled, logs, logAt, cpuMs };
 }
 
 // ---- one job ----
@@ -178,10 +205,37 @@ async function runJob(job) {
   for (const k of Object.keys(process.env)) if (k.startsWith('DLAB_')) delete process.env[k];
   Object.assign(process.env, job.env);
   logs = [];
+  logAt = [];
   unhandled = [];
+  runningIndex = -1;
   let failed = false;
   /** @type {Set<Task>} */
   const bailed = new Set();
+  /** Tests another shard of this job runs (see Job.shard). @type {Set<Task>} */
+  const elsewhere = new Set();
+  /** Each test's index in file order. @type {Map<Task, number>} */
+  const indexOf = new Map();
+  const shard = job.shard;
+  /** The lowest index at which a shard of this job failed, from the shards' shared control file. */
+  const failedBelow = () => {
+    if (shard === undefined) return Infinity;
+    try {
+      const text = readFileSync(shard.controlFile, 'utf8').trim();
+      const n = text === '' ? NaN : Number(text);
+      return Number.isFinite(n) ? n : Infinity;
+    } catch {
+      return Infinity;
+    }
+  };
+  /** Tells the other shards that tests after `index` need not run. @param {number} index */
+  const reportFailure = (index) => {
+    if (shard === undefined || failedBelow() <= index) return;
+    try {
+      writeFileSync(shard.controlFile, String(index));
+    } catch {
+      /* only an optimisation: the parent merges outcomes in file order either way */
+    }
+  };
   /** @type {string} */
   let current = '';
   const q = new URLSearchParams({ 'dlab-job': job.key, impl: job.entry, dir: job.implDir, ex: job.exerciseId });
@@ -209,39 +263,72 @@ async function runJob(job) {
     async importFile(filepath) {
       await import(`${pathToFileURL(filepath).href}?${q}`);
     },
+    onCollected(files) {
+      for (const f of files) {
+        descendants(f)
+          .filter((t) => t.type === 'test')
+          .forEach((t, i) => {
+            indexOf.set(t, i);
+            if (shard !== undefined && i % shard.count !== shard.index) {
+              t.mode = 'skip';
+              elsewhere.add(t);
+            }
+          });
+        // A suite with nothing to run here runs no hooks here either (a server another shard starts).
+        if (shard !== undefined) {
+          for (const s of descendants(f)) if (s.type === 'suite' && descendants(s).every((t) => t.type !== 'test' || elsewhere.has(t))) s.mode = 'skip';
+        }
+      }
+    },
     onBeforeRunSuite(suite) {
       if (failed && job.bail && suite.type === 'suite') {
         suite.mode = 'skip';
-        for (const t of descendants(suite)) bailed.add(t);
+        for (const t of descendants(suite)) if (!elsewhere.has(t)) bailed.add(t);
       }
     },
     onBeforeRunTask(test) {
-      if (failed && job.bail) {
+      if (elsewhere.has(test) || (test.mode !== 'run' && test.mode !== 'queued')) return;
+      const index = indexOf.get(test) ?? -1;
+      if (job.bail && (failed || index > failedBelow())) {
         test.mode = 'skip';
         bailed.add(test);
         return;
       }
+      runningIndex = index;
       current = nameOf(test);
-      progress({ e: 'start', key: job.key, test: current });
+      progress({ e: 'start', key: job.key, test: current, index });
       arm(job.limitMs);
     },
     onAfterRunTask(test) {
-      if (test.result?.state === 'fail') failed = true;
-      if (bailed.has(test)) return;
-      progress({ e: 'end', key: job.key, test: current });
+      if (bailed.has(test) || elsewhere.has(test) || test.result === undefined) return;
+      const fail = test.result?.state === 'fail';
+      if (fail) {
+        failed = true;
+        reportFailure(runningIndex);
+      }
+      progress({ e: 'end', key: job.key, test: current, index: runningIndex, ...(fail ? { failed: true } : {}) });
       arm(job.limitMs);
     },
   };
   progress({ e: 'file', key: job.key });
+  if (inspectorSession !== undefined) await inspectorPost('Profiler.start');
+  const cpu0 = process.cpuUsage();
   arm(job.limitMs);
   try {
     const [file] = await vr.startTests([job.testFile], runner);
     // Node reports a rejection nobody handled only once the microtask queue is empty: let it, before the outcome.
     await new Promise((resolve) => setImmediate(resolve));
     if (file === undefined) return { kind: 'crashed', message: 'the hidden test file was not collected' };
-    return outcomeOf(file, bailed);
+    const cpu = process.cpuUsage(cpu0);
+    return outcomeOf(file, bailed, elsewhere, Math.round((cpu.user + cpu.system) / 1000));
   } finally {
     disarm();
+    if (inspectorSession !== undefined && PROFILE_DIR !== undefined) {
+      const { profile } = await inspectorPost('Profiler.stop');
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      writeFileSync(join(PROFILE_DIR, `${job.key.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(profile));
+    }
   }
 }
 
@@ -264,6 +351,6 @@ process.on('message', (raw) => {
 });
 // An error nobody caught (a rejected promise nobody awaited, a throw in a timer callback) fails the job, as
 // vitest fails a run with unhandled errors; it must not end the process.
-process.on('unhandledRejection', (e) => unhandled.push(errorInfo(e)));
-process.on('uncaughtException', (e) => unhandled.push(errorInfo(e)));
+process.on('unhandledRejection', (e) => unhandled.push({ ...errorInfo(e), index: runningIndex }));
+process.on('uncaughtException', (e) => unhandled.push({ ...errorInfo(e), index: runningIndex }));
 send({ type: 'ready' });
