@@ -1,4 +1,5 @@
 // What a run grades: the learner's stub, the reference, one mutant (a patch applied to a copy), or a path.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { applyPatch, parsePatch } from 'diff';
@@ -117,4 +118,43 @@ function applyMutant(ex: Exercise, name: string, patchFile: string, root: string
     writeFileSync(file, patched);
   }
   return ok(ex.files !== undefined ? join(outRoot, ex.id, 'index.ts') : join(outRoot, `${ex.id}.ts`));
+}
+
+/**
+ * The stub as the course ships it: each stub file as committed in git (HEAD), by path relative to the repo;
+ * undefined when the folder is not a git checkout or the file is not committed.
+ */
+export function committedStubFiles(ex: Exercise, root: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const path of ex.paths.stubFiles.map((f) => relative(root, f))) {
+    const r = spawnSync('git', ['-C', root, 'show', `HEAD:${path}`], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    if (r.status !== 0) return undefined;
+    out[path] = r.stdout;
+  }
+  return out;
+}
+
+/**
+ * What `verify` grades as the stub: the committed one. Where the working copy differs (a learner's work in
+ * their clone, or an author's uncommitted edit), the committed version is written to a scratch folder and
+ * graded from there, and `changed` says so; outside a git checkout, the working copy as it is.
+ */
+export function committedStub(ex: Exercise, root: string): { readonly target: Target; readonly changed: boolean } {
+  const files = committedStubFiles(ex, root);
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(root, f), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  if (files === undefined || Object.entries(files).every(([f, text]) => read(f) === text)) return { target: { kind: 'exercises' }, changed: false };
+  const outRoot = join(scratchDir(root), 'committed-stubs');
+  for (const [f, text] of Object.entries(files)) {
+    const out = join(outRoot, relative('exercises', f));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, text);
+  }
+  const path = ex.files !== undefined ? join(outRoot, ex.id) : join(outRoot, `${ex.id}.ts`);
+  return { target: { kind: 'path', path }, changed: true };
 }

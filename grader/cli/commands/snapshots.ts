@@ -1,7 +1,6 @@
 // Keeping the learner's work safe: reset (with a snapshot first), restore, export and import.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit, fail } from '../../core/errors.ts';
 import { asDump, type Files, type Snapshot } from '../../store/progress-store.ts';
@@ -9,18 +8,15 @@ import type { Context } from '../context.ts';
 import { ask } from '../ask.ts';
 import { line, paint } from '../io.ts';
 import { learnerFiles } from './grade.ts';
+import { committedStubFiles } from '../../runner/targets.ts';
 
 /** The stub as the course ships it: the version committed in git (HEAD). */
 function pristineStub(ctx: Context, ex: Exercise): Files {
-  const out: Record<string, string> = {};
-  for (const path of ex.paths.stubFiles.map((f) => relative(ctx.root, f))) {
-    const r = spawnSync('git', ['-C', ctx.root, 'show', `HEAD:${path}`], { encoding: 'utf8' });
-    if (r.status !== 0) {
-      fail('io', `cannot find the original ${path} in git (is this folder a git clone of the course?)`, 'get the file from the course repository, or `git checkout` it');
-    }
-    out[path] = r.stdout;
+  const files = committedStubFiles(ex, ctx.root);
+  if (files === undefined) {
+    fail('io', `cannot find the original of ${ex.id}'s stub in git (is this folder a git clone of the course?)`, 'get the file from the course repository, or `git checkout` it');
   }
-  return out;
+  return files;
 }
 
 /** Writes files atomically (temp file, then rename), so an editor never sees half a file. */
@@ -106,11 +102,21 @@ export async function exportProgress(ctx: Context, file: string | undefined): Pr
 
 export async function importProgress(ctx: Context, file: string | undefined): Promise<number> {
   if (file === undefined) fail('bad-usage', 'import needs the file `dlab export` wrote', 'npx dlab import my-progress.json');
+  const exported = 'give the file `npx dlab export FILE` wrote';
+  let text: string;
+  try {
+    text = readFileSync(resolve(ctx.io.cwd, file), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
+    fail('bad-usage', `cannot read ${file}: ${why}`, exported);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(resolve(ctx.io.cwd, file), 'utf8'));
-  } catch (e) {
-    throw new DlabExit({ code: 'bad-usage', message: `cannot read ${file}: ${(e as Error).message.split('\n')[0]}`, next: 'give the file `npx dlab export FILE` wrote' });
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text; a binary file would put raw control bytes on the terminal.
+    fail('bad-usage', `cannot import ${file}: it is not JSON, so not a file \`dlab export\` wrote`, exported);
   }
   const dump = asDump(parsed);
   if (typeof dump === 'string') fail('bad-usage', `cannot import ${file}: ${dump}`, 'give the file `npx dlab export FILE` wrote');

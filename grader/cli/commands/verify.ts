@@ -10,7 +10,7 @@ import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/
 import type { Job, JobOutcome } from '../../runner/protocol.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
 import { VerdictCache } from '../../runner/verdict-cache.ts';
-import { mutantTarget } from '../../runner/targets.ts';
+import { committedStub, mutantTarget } from '../../runner/targets.ts';
 import type { Context } from '../context.ts';
 import { line, paint } from '../io.ts';
 
@@ -54,13 +54,17 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
 
   const planned: Array<{ ex: Exercise; role: 'solution' | 'stub' | { mutant: string }; plan: PlannedJob }> = [];
   const problems = new Map<string, string[]>(exercises.map((e) => [e.id, []]));
+  const changedStubs: string[] = [];
   for (const ex of exercises) {
     const add = (role: (typeof planned)[number]['role'], r: ReturnType<typeof planJob>) => {
       if (r.ok) planned.push({ ex, role, plan: r.value });
       else problems.get(ex.id)!.push(r.error.message);
     };
     for (let s = 0; s <= extraSeeds; s++) add('solution', planJob(ex, { kind: 'solutions' }, { seedShift: s }, ctx.root, s === 0 ? '' : `-s${s}`));
-    add('stub', planJob(ex, { kind: 'exercises' }, {}, ctx.root));
+    // The stub as committed, not a learner's work on it (nor an author's uncommitted edit).
+    const stub = committedStub(ex, ctx.root);
+    if (stub.changed) changedStubs.push(ex.id);
+    add('stub', planJob(ex, stub.target, {}, ctx.root, '-committed'));
     for (const m of ex.mutants) add({ mutant: m }, planJob(ex, mutantTarget(ex, m), {}, ctx.root));
     if (ex.mutants.length < MIN_MUTANTS) problems.get(ex.id)!.push(`has ${ex.mutants.length} mutants; every exercise keeps at least ${MIN_MUTANTS} (the classic bugs CURRICULUM.md lists)`);
   }
@@ -84,6 +88,10 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
   }
   const workers = Math.max(1, Math.min(availableParallelism(), 4));
   if (!opts.json) {
+    if (changedStubs.length > 0) {
+      const which = changedStubs.length === 1 ? changedStubs[0] : `${changedStubs.length} exercises`;
+      line(io.stdout, p.dim(`the stub of ${which} differs from the committed one (your work?): verifying the committed stub; yours is untouched`));
+    }
     const cached = planned.length - todo.length;
     line(io.stdout, p.dim(`verifying ${exercises.length} exercise${exercises.length === 1 ? '' : 's'}: ${planned.length} runs, ${todo.length} on ${workers} worker${workers === 1 ? '' : 's'}${cached > 0 ? `, ${cached} unchanged since a previous run (cached; --no-cache runs them again)` : ''} …`));
   }
