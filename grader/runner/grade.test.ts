@@ -77,6 +77,21 @@ describe('grade', () => {
     }
   });
 
+  it('stops code whose memory grows without bound and says it ran out of memory', async () => {
+    const file = implWith((s) =>
+      s.replace('export function vcMerge(a: VC, b: VC): VC {', 'const hoard: number[][] = [];\nexport function vcMerge(a: VC, b: VC): VC {\n  for (;;) hoard.push(new Array(1000).fill(hoard.length));'),
+    );
+    // A small heap keeps this test quick; the real limit is HEAP_LIMIT_MB.
+    const session = new GradingSession({ heapLimitMb: 64 });
+    try {
+      const r = await grade(ex, { kind: 'path', path: file }, {}, undefined, session);
+      expect(r.ok && r.value.kind).toBe('crashed');
+      if (r.ok) expect(r.value.failures[0]!.message).toMatch(/^vector clocks > vcMerge .* ran out of memory: it used more than the 64 MB the test process may use/);
+    } finally {
+      session.close();
+    }
+  });
+
   it('reports a syntax error as code that did not load, with the file and line', async () => {
     const file = implWith((s) => s.replace('return { ...v, [me]: entry(v, me) + 1 };', 'return { ...v, [me]: entry(v, me) + 1 ;'));
     const r = await grade(ex, { kind: 'path', path: file });

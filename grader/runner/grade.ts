@@ -143,6 +143,7 @@ export function verdictOf(p: PlannedJob, outcome: JobOutcome, durationMs: number
       return { ...base, kind: 'timed-out', passed: false, tests: outcome.tests.length, notRun: 0, failures: [{ test: outcome.test, message: msg }], logs: [] };
     }
     case 'crashed':
+      if (outcome.outOfMemory === true) return { ...base, kind: 'crashed', passed: false, tests: 0, notRun: 0, failures: [{ test: '(test process)', message: clean(outcome.message, root) }], logs: [] };
       return { ...base, kind: 'crashed', passed: false, tests: 0, notRun: 0, failures: [{ test: '(test process)', message: `the test process crashed: ${clean(outcome.message, root)}` }], logs: [] };
     case 'finished': {
       const ran = outcome.tests.filter((t) => t.state !== 'skipped');

@@ -87,7 +87,7 @@ export type JobOutcome =
       readonly tests: readonly TestOutcome[];
     }
   /** The worker died for another reason. */
-  | { readonly kind: 'crashed'; readonly message: string };
+  | { readonly kind: 'crashed'; readonly message: string; readonly outOfMemory?: true };
 
 /** The parent gives the worker one job at a time; progress lines go to `progressFile` (the watchdog reads them). */
 export type ParentMessage = { readonly type: 'job'; readonly job: Job; readonly progressFile: string };

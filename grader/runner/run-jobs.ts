@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnWorker } from './spawn-worker.mjs';
+import { HEAP_LIMIT_MB, OUT_OF_MEMORY, spawnWorker } from './spawn-worker.mjs';
 import { ROOT, scratchDir } from '../core/paths.ts';
 import { LOAD_PHASE, type Job, type JobOutcome, type ParentMessage, type ProgressLine, type WorkerMessage } from './protocol.ts';
 
@@ -20,6 +20,8 @@ const JOBS_PER_WORKER = 60;
 export interface RunOptions {
   /** Worker processes run jobs in parallel (default 1). */
   readonly maxWorkers?: number;
+  /** Each worker's JavaScript heap limit in MB (default HEAP_LIMIT_MB). */
+  readonly heapLimitMb?: number;
   readonly root?: string;
 }
 
@@ -107,6 +109,7 @@ export class GradingSession {
   private readonly dir: string;
   private readonly root: string;
   private readonly maxWorkers: number;
+  private readonly heapLimitMb: number;
   private queue: Promise<unknown> = Promise.resolve();
   private started = 0;
   private closed = false;
@@ -118,6 +121,7 @@ export class GradingSession {
   constructor(opts: RunOptions = {}) {
     this.root = opts.root ?? ROOT;
     this.maxWorkers = Math.max(1, opts.maxWorkers ?? 1);
+    this.heapLimitMb = opts.heapLimitMb ?? HEAP_LIMIT_MB;
     this.dir = join(scratchDir(this.root), 'runs', `${process.pid}-${++sessionCounter}`);
   }
 
@@ -170,7 +174,7 @@ export class GradingSession {
     mkdirSync(this.dir, { recursive: true });
     const progressFile = join(this.dir, `progress-${++this.started}.ndjson`);
     writeFileSync(progressFile, '');
-    const child = adoptEarlyWorker(this.root) ?? spawnWorker(this.root);
+    const child = (this.heapLimitMb === HEAP_LIMIT_MB ? adoptEarlyWorker(this.root) : undefined) ?? spawnWorker(this.root, this.heapLimitMb);
     if (child.pid !== undefined) liveGroups.add(child.pid);
     const w: WorkerProc = { child, progressFile, progressFd: openSync(progressFile, 'r'), offset: 0, pending: '', stderr: '', exited: child.exitCode !== null, jobs: 0 };
     child.stderr?.on('data', (b: Buffer) => {
@@ -248,6 +252,10 @@ export class GradingSession {
         watchdog();
         if (done) return;
         const err = w.stderr.trim();
+        if (OUT_OF_MEMORY.test(err)) {
+          finish({ kind: 'crashed', message: `${phase?.name ?? LOAD_PHASE} ran out of memory: it used more than the ${this.heapLimitMb} MB the test process may use (state that grows without bound?)`, outOfMemory: true }, false);
+          return;
+        }
         finish({ kind: 'crashed', message: err === '' ? 'the test process stopped unexpectedly' : err.split('\n').slice(-5).join('\n') }, false);
       };
       child.on('message', onMessage);

@@ -8,13 +8,24 @@ import { fileURLToPath } from 'node:url';
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.mjs');
 
 /**
+ * The worker's JavaScript heap, in MB. Far above what any reference needs (they all pass at 192), so that
+ * code whose state grows without bound is stopped as out of memory within a second or two, long before it
+ * slows the machine; V8 ends the process, and run-jobs.ts reports it (see OUT_OF_MEMORY).
+ */
+export const HEAP_LIMIT_MB = 1024;
+
+/** What V8 prints to stderr when the heap limit is reached. */
+export const OUT_OF_MEMORY = /JavaScript heap out of memory|Reached heap limit/;
+
+/**
  * A worker process: detached, so that its whole process group (vitest's test processes with it) can be
  * killed at once when a test overruns its limit.
  * @param {string} root the repo root
+ * @param {number} [heapLimitMb] the heap limit (tests use a small one)
  * @returns {import('node:child_process').ChildProcess}
  */
-export function spawnWorker(root) {
-  return spawn(process.execPath, [WORKER, root], {
+export function spawnWorker(root, heapLimitMb = HEAP_LIMIT_MB) {
+  return spawn(process.execPath, [`--max-old-space-size=${heapLimitMb}`, WORKER, root], {
     cwd: root,
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
