@@ -28,6 +28,12 @@ export interface VerifyRow {
 
 
 const MIN_MUTANTS = 3;
+/** Random seed families a mutant that passes the fixed seeds is run on, to tell a weak fixed seed from a missing property. */
+const EXPLORE_MISSED = 20;
+
+function outcomePassed(plan: PlannedJob, o: JobOutcome | undefined, root: string): boolean {
+  return o !== undefined && verdictOf(plan, o, 0, root).passed;
+}
 
 export interface VerifyOptions {
   readonly json: boolean;
@@ -109,6 +115,29 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
       if (o !== undefined && k !== undefined) cache.set(k, o);
     }
   }
+  // A mutant the fixed seeds miss: is it caught on random seed families? Then the fixed seeds lack a
+  // hand-written case for that bug (say so); if not, the hidden test lacks the property or the fault.
+  const missed = planned.filter((x) => typeof x.role === 'object' && outcomePassed(x.plan, outcomes.get(x.plan.job.key), ctx.root));
+  const explored = new Map<string, number[]>();
+  if (missed.length > 0) {
+    const jobs: Array<{ key: string; shift: number; job: Job }> = [];
+    for (const x of missed) {
+      for (let shift = 1; shift <= EXPLORE_MISSED; shift++) {
+        const r = planJob(x.ex, x.plan.target, { seedShift: shift }, ctx.root, `-x${shift}`);
+        if (r.ok) jobs.push({ key: x.plan.job.key, shift, job: r.value.job });
+      }
+    }
+    const s2 = new GradingSession({ maxWorkers: workers, root: ctx.root });
+    try {
+      const res = await s2.run(jobs.map((j) => j.job));
+      for (const j of jobs) {
+        const plan = planned.find((x) => x.plan.job.key === j.key)!.plan;
+        if (!outcomePassed(plan, res.get(j.job.key), ctx.root)) explored.set(j.key, [...(explored.get(j.key) ?? []), j.shift]);
+      }
+    } finally {
+      s2.close();
+    }
+  }
   // Under --stress: every run again while other processes keep every core busy; the verdicts must not change.
   const stressed = opts.stress === true ? await underLoad(planned.map((x) => x.plan.job), ctx.root, workers) : undefined;
 
@@ -119,7 +148,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
 
   const rows: VerifyRow[] = exercises.map((ex) => {
     const mine = planned.filter((x) => x.ex === ex);
-    const verdicts = mine.map((x) => ({ role: x.role, v: verdictOf(x.plan, outcomes.get(x.plan.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root), tag: x.plan.job.env['DLAB_SEED_SHIFT'] }));
+    const verdicts = mine.map((x) => ({ role: x.role, plan: x.plan, v: verdictOf(x.plan, outcomes.get(x.plan.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root), tag: x.plan.job.env['DLAB_SEED_SHIFT'] }));
     const list = problems.get(ex.id)!;
     list.push(...(typeProblems.get(ex.id) ?? []));
     const sol = verdicts.filter((x) => x.role === 'solution');
@@ -129,7 +158,14 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     const mutants = ex.mutants.map((name) => {
       const m = verdicts.find((x) => typeof x.role === 'object' && x.role.mutant === name);
       if (m === undefined) return { name, rejected: false };
-      if (m.v.passed) list.push(`mutant '${name}' is accepted: the hidden test misses this bug`);
+      if (m.v.passed) {
+        const caught = explored.get(m.plan.job.key) ?? [];
+        list.push(
+          caught.length > 0
+            ? `mutant '${name}' is accepted on the fixed seeds but caught on ${caught.length}/${EXPLORE_MISSED} random seed families (seed shifts ${caught.slice(0, 5).join(', ')}): add a hand-written case for this bug to the fixed seeds`
+            : `mutant '${name}' is accepted, on the fixed seeds and on ${EXPLORE_MISSED} random seed families: the hidden test misses this bug`,
+        );
+      }
       if (m.v.kind === 'did-not-load') list.push(`mutant '${name}' does not load (${describe(m.v)}): fix the patch`);
       return { name, rejected: !m.v.passed && m.v.kind !== 'did-not-load' };
     });
