@@ -1,5 +1,6 @@
 // Harness clients: processes that send operations to nodes and record what they were told as a history.
 import type { Engine } from './sim.ts';
+import type { HistoryEvent, OpType } from '../history/types.ts';
 import type { Completion, Ctx, NodeId, Op, RpcResult } from './types.ts';
 
 const INFO: Completion = { type: 'info' };
@@ -27,6 +28,11 @@ export interface Client {
   call(to: NodeId, op: Op, opts: { readonly timeoutMs: number }): Promise<Completion>;
   /** Resolves after `ms` of virtual time. */
   sleep(ms: number): Promise<void>;
+}
+
+/** One history event, in one shape whether or not the operation has a key. */
+function entry(process: number, f: string, key: string | undefined, type: OpType, value: unknown, time: number): HistoryEvent {
+  return key !== undefined ? { process, f, key, type, value, time } : { process, f, type, value, time };
 }
 
 function isCompletion(x: unknown): x is Completion {
@@ -60,35 +66,55 @@ export class ClientImpl implements Client {
   async invoke(op: Op, run: () => Completion | Promise<Completion>, opts: { readonly timeoutMs?: number } = {}): Promise<Completion> {
     if (this.busy) throw new Error(`client ${this.id} started ${op.f} while its previous operation was still open (one at a time per client)`);
     this.busy = true;
-    const base = { process: this.process, f: op.f, ...(op.key !== undefined ? { key: op.key } : {}) };
-    this.e.record(this.idx, { ...base, type: 'invoke', value: op.value, time: this.e.now });
+    const process = this.process;
+    const key = op.key;
+    const e = this.e;
+    e.record(this.idx, entry(process, op.f, key, 'invoke', op.value, e.now));
     let result: Completion;
     try {
       const work = Promise.resolve().then(run);
-      if (opts.timeoutMs === undefined) {
+      const timeoutMs = opts.timeoutMs;
+      if (timeoutMs === undefined) {
         result = await work;
       } else {
-        let timer: { cancel(): void } | undefined;
-        const expired = new Promise<Completion>((resolve) => {
-          const ev = this.e.wake(this.e.clientSlot(this.idx), opts.timeoutMs as number, () => resolve(INFO));
-          timer = { cancel: () => this.e.cancel(ev) };
+        // The first of the work and the time-out: one promise, not a race of two.
+        result = await new Promise<Completion>((resolve, reject) => {
+          let open = true;
+          const timer = e.wake(e.clientSlot(this.idx), timeoutMs, () => {
+            if (open) {
+              open = false;
+              resolve(INFO);
+            }
+          });
+          work.then(
+            (v) => {
+              if (!open) return;
+              open = false;
+              e.cancel(timer);
+              resolve(v);
+            },
+            // A late failure of abandoned work is still a failure of the run, not an unhandled rejection.
+            (err: unknown) => {
+              e.failWith(err, -1);
+              if (!open) return;
+              open = false;
+              e.cancel(timer);
+              reject(err);
+            },
+          );
         });
-        // A late failure of abandoned work is still a failure of the run, not an unhandled rejection.
-        work.then(undefined, (err: unknown) => this.e.failWith(err, -1));
-        result = await Promise.race([work, expired]);
-        timer?.cancel();
       }
       if (!isCompletion(result)) {
         throw new Error(`operation ${op.f} by ${this.id} completed with ${JSON.stringify(result)}, not { type: 'ok' | 'fail' | 'info', value }`);
       }
     } catch (err) {
-      this.e.record(this.idx, { ...base, type: 'info', value: undefined, time: this.e.now });
-      this.process = this.e.newProcess();
+      e.record(this.idx, entry(process, op.f, key, 'info', undefined, e.now));
+      this.process = e.newProcess();
       this.busy = false;
       throw err;
     }
-    this.e.record(this.idx, { ...base, type: result.type, value: result.type === 'info' ? undefined : result.value, time: this.e.now });
-    if (result.type === 'info') this.process = this.e.newProcess();
+    e.record(this.idx, entry(process, op.f, key, result.type, result.type === 'info' ? undefined : result.value, e.now));
+    if (result.type === 'info') this.process = e.newProcess();
     this.busy = false;
     return result;
   }
