@@ -2,8 +2,8 @@
 // One report for every kind of check: sync properties, async ones (real sockets), and hand-built cases.
 import fc from 'fast-check';
 import { mark, patientElapsedMs } from './patience.ts';
-import { PropertyFailure, writeReplayOut } from './report.ts';
-import { isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from './run-config.ts';
+import { noteReplayable, PropertyFailure, writeReplayOut } from './report.ts';
+import { countsOf, isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from './run-config.ts';
 
 export interface PropertyOptions {
   /** Runs per fixed seed (default 200 for checkProperty, 30 for checkAsyncProperty). */
@@ -28,6 +28,7 @@ type Arbs<Ts extends unknown[]> = { [K in keyof Ts]: fc.Arbitrary<Ts[K]> };
 function parameters<Ts>(what: string, opts: PropertyOptions, defaultRuns: number, cfg: RunConfig): fc.Parameters<Ts> | undefined {
   if (!Number.isInteger(opts.seed) || opts.seed < 0 || opts.seed >= SEED_STRIDE) throw new Error(`${what}: seed ${opts.seed} must be an integer in [0, ${SEED_STRIDE})`);
   // A replay names one property by its seed; every other property of the file stands aside.
+  noteReplayable(opts.seed, cfg);
   if (cfg.replay !== undefined && !isReplayOf(opts.seed, cfg)) return undefined;
   return {
     seed: cfg.replay?.seed ?? seedFor(opts.seed, cfg),
@@ -53,11 +54,15 @@ function conclude<Ts extends unknown[]>(property: string, details: fc.RunDetails
         ? interruptedWhy
         : 'the check returned false';
   const replay = replayCommand(details.seed, details.counterexamplePath ?? undefined, cfg);
+  // A replay runs the one case its path names; the path also says how it was first found, so the report
+  // reads the same as the one it came from.
+  const path = cfg.replay?.path;
+  const { runs, shrinks } = path !== undefined ? countsOf(path) : { runs: details.numRuns, shrinks: details.numShrinks };
   const report = [
     `Property violated: ${property}`,
     `Counterexample: ${example}`,
     `Why: ${reason}`,
-    `Found after ${details.numRuns} run${details.numRuns === 1 ? '' : 's'}, shrunk ${details.numShrinks} time${details.numShrinks === 1 ? '' : 's'}; seed ${details.seed}, path ${details.counterexamplePath ?? '-'}`,
+    `Found after ${runs} run${runs === 1 ? '' : 's'}, shrunk ${shrinks} time${shrinks === 1 ? '' : 's'}; seed ${details.seed}, path ${details.counterexamplePath ?? '-'}`,
     `Replay: ${replay}`,
   ].join('\n');
   if (replaying) writeReplayOut(report + '\n', cfg);

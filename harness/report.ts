@@ -28,6 +28,20 @@ export class PropertyFailure extends Error {
   }
 }
 
+/** Where a replay notes the fixed seed of every property it passed by (see noteReplayable). */
+export function replaySeedsFile(replayOut: string): string {
+  return `${replayOut}.seeds`;
+}
+
+/**
+ * In a replay, notes that a property with fixed seed `base` exists, whether or not it owns the replayed
+ * seed: when none does, `dlab replay` names the seeds there are instead of reporting a pass.
+ */
+export function noteReplayable(base: number, cfg: RunConfig = runConfig()): void {
+  if (cfg.replay === undefined || cfg.replayOut === undefined) return;
+  appendFileSync(replaySeedsFile(cfg.replayOut), `${base}\n`);
+}
+
 const replayFilesWritten = new Set<string>();
 
 /** Writes text to runConfig().replayOut: the first write in a process replaces the file, later ones append. */

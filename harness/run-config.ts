@@ -81,3 +81,13 @@ export function replayCommand(seed: number, path?: string, cfg: RunConfig = runC
   if (cfg.target !== undefined) cmd += ` --target ${cfg.target}`;
   return cmd;
 }
+
+/**
+ * How a case was found, read from its fast-check path: the first number is the index of the failing run
+ * (so that many runs plus one), each further number one shrink step.
+ */
+export function countsOf(path: string): { runs: number; shrinks: number } {
+  const parts = path.split(':');
+  const first = Number(parts[0]);
+  return { runs: Number.isInteger(first) && first >= 0 ? first + 1 : 1, shrinks: Math.max(0, parts.length - 1) };
+}

@@ -9,7 +9,9 @@ export type ErrorCode =
   | 'progress-store'
   | 'mutant-does-not-apply'
   | 'runner'
-  | 'io';
+  | 'io'
+  /** A bug in dlab itself. */
+  | 'internal';
 
 export interface DlabError {
   readonly code: ErrorCode;

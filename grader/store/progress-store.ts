@@ -5,7 +5,15 @@ import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { err, ok, type Result } from '../core/errors.ts';
 import { ROOT } from '../core/paths.ts';
+import { readDamaged } from './salvage.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.ts';
+
+interface Salvaged {
+  readonly attempts: number;
+  readonly snapshots: number;
+  readonly hints: number;
+  readonly lostSome: boolean;
+}
 
 export type Status = 'pending' | 'attempted' | 'passed';
 
@@ -92,7 +100,8 @@ export class ProgressStore {
 
   /**
    * Opens (creating if needed) the store at `path`. A corrupt file is moved aside as
-   * `<name>.corrupt-<timestamp>` and reported in `notice`; it is never silently replaced.
+   * `<name>.corrupt-<timestamp>`, never silently replaced: what can still be read in it is saved into a fresh
+   * file, and `notice` says what was saved and where the damaged file is.
    */
   static open(path: string = defaultDbPath(), now: () => number = Date.now): Result<OpenedStore> {
     const first = ProgressStore.tryOpen(path, now);
@@ -106,15 +115,36 @@ export class ProgressStore {
       renameSync(path, aside);
       for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
     } catch (e) {
+      // Another dlab moved it aside first (and is salvaging it): open what it made.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        const theirs = ProgressStore.tryOpen(path, now);
+        if (theirs.ok) return ok({ store: theirs.value });
+      }
       return err('progress-store', `${path} is corrupt and could not be moved aside: ${(e as Error).message}`, `move it away by hand, then run dlab again`);
     }
     const second = ProgressStore.tryOpen(path, now);
     if (!second.ok) {
       return err('progress-store', `cannot create a fresh ${path}: ${(second.error as Error).message}`, 'set DLAB_DB to another file');
     }
+    const store = second.value;
+    let saved: Salvaged | undefined;
+    try {
+      const dump = readDamaged(aside);
+      if (dump !== undefined) saved = { ...store.importAll(dump.dump), lostSome: dump.lostSome };
+    } catch {
+      saved = undefined; // whatever made the damaged file unreadable made it so here too
+    }
+    const name = basename(path);
+    if (saved === undefined) {
+      return ok({ store, notice: `${name} was damaged and nothing in it could be read; a fresh progress file was started (your exercise files are untouched); the damaged file is at ${aside}` });
+    }
+    const passes = [...store.progress().values()].filter((x) => x.status === 'passed').length;
+    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : what.endsWith('s') ? 'es' : 's'}`;
     return ok({
-      store: second.value,
-      notice: `${basename(path)} was corrupt; it was moved to ${basename(aside)} and a fresh progress file was started (your exercise files are untouched)`,
+      store,
+      notice:
+        `${name} was damaged; saved ${n(saved.attempts, 'attempt')}${saved.lostSome ? ' (some could not be read)' : ''}, ${n(passes, 'pass')}, ` +
+        `${n(saved.hints, 'hint')}, ${n(saved.snapshots, 'snapshot')} of your code; the damaged file is at ${aside}`,
     });
   }
 
@@ -193,15 +223,26 @@ export class ProgressStore {
     return row?.status ?? 'pending';
   }
 
-  /** Records a graded attempt (and a snapshot of the learner's files); a pass marks the exercise passed for good. */
+  /**
+   * Records a graded attempt (and a snapshot of the learner's files); a pass marks the exercise passed for good.
+   * Attempts are keyed by the content graded: files already graded with the same verdict (an identical save, a
+   * re-run) add no attempt, and the id of the one that graded them is returned.
+   */
   recordAttempt(a: AttemptInput): number {
     const at = this.now();
+    const d = a.files === undefined ? undefined : digest(a.files);
     return this.write(() => {
+      if (d !== undefined) {
+        const seen = this.db
+          .prepare(`SELECT id FROM attempt WHERE exercise_id = ? AND digest = ? AND target = ? AND passed = ? ORDER BY id LIMIT 1`)
+          .get(a.exerciseId, d, a.target, a.passed ? 1 : 0) as { id: number } | undefined;
+        if (seen !== undefined) return seen.id;
+      }
       const snapshotId = a.files === undefined ? undefined : this.snapshotIn(a.exerciseId, 'attempt', a.files, at);
       const info = this.db
         .prepare(
-          `INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id, digest)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           a.exerciseId,
@@ -214,6 +255,7 @@ export class ProgressStore {
           a.message ?? null,
           a.seed ?? null,
           snapshotId ?? null,
+          d ?? null,
         );
       this.db
         .prepare(
@@ -332,9 +374,11 @@ export class ProgressStore {
         const dup = this.db.prepare('SELECT 1 FROM attempt WHERE exercise_id = ? AND at = ? AND duration_ms = ? AND target = ?').get(a['exercise_id'], a['at'], a['duration_ms'], a['target']);
         if (dup !== undefined) continue;
         const snap = a['snapshot_id'] === null || a['snapshot_id'] === undefined ? null : (snapshotIds.get(Number(a['snapshot_id'])) ?? null);
+        // A dump of version 1 has no content key: its snapshot's digest is that key.
+        const key = a['digest'] ?? (snap === null ? null : ((this.db.prepare('SELECT digest FROM snapshot WHERE id = ?').get(snap) as { digest: string } | undefined)?.digest ?? null));
         this.db
-          .prepare('INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(a['exercise_id'], a['at'], a['duration_ms'], a['target'], a['passed'], a['tests'], a['failed_test'] ?? null, a['message'] ?? null, a['seed'] ?? null, snap);
+          .prepare('INSERT INTO attempt (exercise_id, at, duration_ms, target, passed, tests, failed_test, message, seed, snapshot_id, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(a['exercise_id'], a['at'], a['duration_ms'], a['target'], a['passed'], a['tests'], a['failed_test'] ?? null, a['message'] ?? null, a['seed'] ?? null, snap, key);
         counts.attempts++;
       }
       for (const e of d.exercises) {

@@ -56,6 +56,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // An attempt is keyed by the content it graded: the same files graded again (an identical save, a
+    // re-run) are not another attempt. Attempts of version 1 take the digest of their snapshot.
+    version: 2,
+    sql: `
+      ALTER TABLE attempt ADD COLUMN digest TEXT;
+      UPDATE attempt SET digest = (SELECT s.digest FROM snapshot s WHERE s.id = attempt.snapshot_id) WHERE snapshot_id IS NOT NULL;
+      CREATE INDEX attempt_by_content ON attempt (exercise_id, digest);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

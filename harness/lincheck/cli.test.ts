@@ -126,6 +126,7 @@ describe('dlab history check', () => {
       [{ files: [good], model: 'queue' }, /unknown model "queue"\n {2}use --model register, --model cas-register, --model kv/],
       [{ files: [join(dir, 'missing.log')] }, /cannot read .*missing\.log: no such file\n {2}check the path/],
       [{ files: [dir] }, /cannot read .*: a directory, not a file/],
+      [{ files: [good, file('empty.edn', ' \n')] }, /no operations in .*empty\.edn\n {2}a history is Jepsen log lines/],
       [{ files: [good, file('broken.edn', '{:process 0 :type :invoke :f :read :value nil}\n{:process 0 :type :ok\n')] }, /broken\.edn:3: /],
       [{ files: [file('orphan.log', 'INFO  jepsen.util - 3\t:ok\t:read\t1\n')] }, /orphan\.log:1: process 3 completes read but invoked nothing/],
       [{ files: [file('cas.log', 'INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\n'), good], model: 'register' }, /cas\.log:1: cas: a register has no cas/],

@@ -31,6 +31,8 @@ const SAFETY_NET_MS = 60_000;
 export interface HistoryCheckIo {
   readonly stdout: { write(s: string): unknown };
   readonly stderr: { write(s: string): unknown };
+  /** Reports bad input in place of writing it to stderr (the dlab CLI prints it its own way, JSON under --json). */
+  readonly badInput?: (reason: string, next: string) => void;
 }
 
 /** A counterexample operation in `--json` output: the checker's, plus the file lines it came from. */
@@ -65,7 +67,8 @@ const USAGE = 'dlab history check FILE... --model register|cas-register|kv [--in
  */
 export async function historyCheck(opts: HistoryCheckOptions, io: HistoryCheckIo): Promise<number> {
   const fail = (reason: string, next: string): number => {
-    io.stderr.write(`dlab history check: ${reason}\n  ${next}\n`);
+    if (io.badInput !== undefined) io.badInput(reason, next);
+    else io.stderr.write(`dlab history check: ${reason}\n  ${next}\n`);
     return EXIT.badInput;
   };
   if (opts.files.length === 0) return fail('no history file given', `usage: ${USAGE}`);
@@ -97,6 +100,7 @@ export async function historyCheck(opts: HistoryCheckOptions, io: HistoryCheckIo
           'or EDN maps ({:process 0, :type :invoke, :f :read, :value nil})',
       );
     }
+    if (parsed.history.length === 0) return fail(`no operations in ${file}`, 'a history is Jepsen log lines ("INFO jepsen.util - 0 :invoke :read nil") or EDN maps ({:process 0, :type :invoke, :f :read, :value nil})');
     const invalid = validateHistory(parsed.history, model);
     if (invalid !== undefined) {
       const line = parsed.lines[invalid.index];

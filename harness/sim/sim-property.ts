@@ -1,7 +1,7 @@
 // simProperty: runs a world under many fault schedules, shrinks a failure, and throws dlab's failure report.
 import fc from 'fast-check';
-import { PropertyFailure, writeReplayOut } from '../report.ts';
-import { isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from '../run-config.ts';
+import { noteReplayable, PropertyFailure, writeReplayOut } from '../report.ts';
+import { countsOf, isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from '../run-config.ts';
 import { describeSchedule, type FaultEvent, type Schedule } from './faults.ts';
 import { ms } from './format.ts';
 import { hashString } from './rng.ts';
@@ -189,6 +189,7 @@ export async function simProperty<P extends AnyProc>(opts: SimPropertyOptions<P>
 
   if (cfg.replay !== undefined) {
     // A replay names one property by its seed; every other property of the file stands aside.
+    noteReplayable(base, cfg);
     if (!isReplayOf(base, cfg)) return;
     // With a path, fast-check replays exactly that case; without one, the seed's cases run as in a graded run.
     const found = await attempt(cfg.replay.seed, cfg.replay.path !== undefined ? 1 : runs, cfg.replay.path);
@@ -196,14 +197,17 @@ export async function simProperty<P extends AnyProc>(opts: SimPropertyOptions<P>
       writeReplayOut(`✓ ${opts.property}\n  no failing case with seed ${cfg.replay.seed}\n`, cfg);
       return;
     }
-    const out = await runCase(opts, found.c, Infinity);
+    // The path says how the case was found (its run's index, then one step per shrink): the report of the
+    // replayed case reads the same as the one it came from.
+    const replayed = found.path !== undefined ? { ...found, ...countsOf(found.path) } : found;
+    const out = await runCase(opts, replayed.c, Infinity);
     if (out.ok) {
       const diagram = out.sim.diagram();
       writeReplayOut(`✓ ${opts.property}\n  this case passes now (seed ${found.seed}${found.path !== undefined ? `, path ${found.path}` : ''})\n\n${diagram}\n`, cfg);
       return;
     }
-    writeReplayOut(report(opts, found, out, cfg, true, true) + '\n', cfg);
-    throw new PropertyFailure(report(opts, found, out, cfg, false, true), facts(opts.property, found, cfg));
+    writeReplayOut(report(opts, replayed, out, cfg, true, true) + '\n', cfg);
+    throw new PropertyFailure(report(opts, replayed, out, cfg, false, true), facts(opts.property, replayed, cfg));
   }
 
   const found = await attempt(seedFor(base, cfg), runs, undefined);

@@ -1,16 +1,21 @@
 // Commands that grade: check (once), watch (on every save), replay (one failing case, in full).
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit, fail } from '../../core/errors.ts';
-import { scratchDir } from '../../core/paths.ts';
+import { scratchDir, shown } from '../../core/paths.ts';
 import { grade, headline, planJob, verdictOf, type GradeOptions, type Verdict } from '../../runner/grade.ts';
+import { annotate, classicFor, resemblesOf } from '../../runner/classic.ts';
+import { checksDeterminism, determinismLines, replayCaseOf, replayFailed, runReplay, secondReplay, type Determinism } from '../../runner/determinism.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
+import { SHARDS } from '../../runner/shards.ts';
 import { parseTarget, type Target } from '../../runner/targets.ts';
+import { replaySeedsFile } from '../../../harness/report.ts';
+import { SEED_STRIDE } from '../../../harness/run-config.ts';
 import type { Files } from '../../store/progress-store.ts';
-import type { Context } from '../context.ts';
+import { firstUnfinished, type Context } from '../context.ts';
 import { line, paint } from '../io.ts';
 import { renderVerdict, stubLocation } from '../render.ts';
 
@@ -39,36 +44,60 @@ export async function gradeAndRecord(ctx: Context, ex: Exercise, t: Target, opts
   const r = await grade(ex, t, opts, ctx.root, session);
   if (!r.ok) throw new DlabExit(r.error);
   const v = r.value;
-  if (t.kind === 'exercises') {
-    const first = v.failures[0];
-    const seed = v.failures.find((f) => f.seed !== undefined)?.seed;
-    ctx.store().recordAttempt({
-      exerciseId: ex.id,
-      durationMs: v.durationMs,
-      target: v.target,
-      passed: v.passed,
-      tests: v.tests,
-      failedTest: first?.test,
-      message: first === undefined ? undefined : headline(v).slice(0, 2000),
-      seed,
-      files,
-    });
-  }
-  return v;
+  if (t.kind === 'exercises') recordVerdict(ctx, ex, v, files);
+  // A failure shaped like one of the exercise's mutants says which classic mistake it resembles (classic.ts).
+  const classic = t.kind === 'exercises' || t.kind === 'path' ? await classicFor(ex, v, ctx.root, session === undefined ? {} : { session }) : undefined;
+  return classic === undefined ? v : annotate(v, classic);
+}
+
+/** Records a verdict of the learner's own code as an attempt (with a snapshot of the files graded). */
+export function recordVerdict(ctx: Context, ex: Exercise, v: Verdict, files: Files | undefined): void {
+  const first = v.failures[0];
+  const seed = v.failures.find((f) => f.seed !== undefined)?.seed;
+  ctx.store().recordAttempt({
+    exerciseId: ex.id,
+    durationMs: v.durationMs,
+    target: v.target,
+    passed: v.passed,
+    tests: v.tests,
+    failedTest: first?.test,
+    message: first === undefined ? undefined : headline(v).slice(0, 2000),
+    seed,
+    files,
+  });
 }
 
 export function nextSteps(ctx: Context, ex: Exercise, v: Verdict): string[] {
   const p = paint(ctx.io);
   if (v.passed) {
-    const course = ctx.course();
-    const progress = ctx.store().progress();
-    const after = course.exercises.find((e) => e.index > ex.index && progress.get(e.id)?.status !== 'passed');
+    // What `dlab next` opens (and watch's `n`): one function decides.
+    const after = firstUnfinished(ctx.course(), ctx.store());
     return [
       after === undefined ? p.dim('Every exercise has passed.') : `${p.bold('Next:')} npx dlab next   ${p.dim(`(${after.id})`)}`,
       p.dim(`Compare with the reference: npx dlab diff ${ex.id}`),
     ];
   }
-  return [`${p.bold('Edit:')} ${stubLocation(ex, ctx.io.cwd)}   ${p.dim('then `npx dlab check` again, or `npx dlab hint`')}`];
+  return [`${p.bold('Edit:')} ${editLocation(ex, v, ctx.root, ctx.io.cwd)}   ${p.dim('then `npx dlab check` again, or `npx dlab hint`')}`];
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Where to edit after a failure, as `path:line`: the line of your file that a syntax error (or a throw while
+ * loading) names when the code did not load; otherwise the first `TODO:` of the stub.
+ */
+export function editLocation(ex: Exercise, v: Verdict, root: string, cwd: string): string {
+  if (v.kind === 'did-not-load') {
+    for (const f of v.failures) {
+      for (const file of ex.paths.stubFiles) {
+        // Messages name files relative to the repo (the runner strips the root), or in full.
+        const names = [relative(root, file), file].map(escapeRegExp).join('|');
+        const m = new RegExp(`(?:^|[\\s(])(?:file://)?(?:${names}):(\\d+)`, 'm').exec(f.message);
+        if (m !== null) return `${shown(file, cwd)}:${m[1]}`;
+      }
+    }
+  }
+  return stubLocation(ex, cwd);
 }
 
 export async function check(
@@ -78,7 +107,7 @@ export async function check(
 ): Promise<number> {
   const ex = ctx.exercise(id);
   const t = target(ctx, ex, opts.target);
-  const v = await gradeAndRecord(ctx, ex, t);
+  const v = await gradeAndRecord(ctx, ex, t, { shards: SHARDS });
   const explore = opts.explore ?? 0;
   const explored: Array<{ seedShift: number; verdict: Verdict }> = [];
   // --explore: more runs on fresh seeds; reported beside the verdict, never recorded as it.
@@ -108,6 +137,7 @@ export async function check(
       target: v.target,
       passed: v.passed,
       durationMs: v.durationMs,
+      ...(v.cpuMs !== undefined ? { cpuMs: v.cpuMs } : {}),
       tests: v.tests,
       notRun: v.notRun,
       failures: v.failures,
@@ -136,28 +166,87 @@ export async function check(
   return v.passed && explored.every((e) => e.verdict.passed) ? 0 : 1;
 }
 
+const readIfThere = (p: string): string | undefined => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** "a, b and c" */
+function andList(xs: readonly string[]): string {
+  return xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`;
+}
+
+/**
+ * `dlab replay`: runs exactly one case of one property (the one whose fixed seed the given seed belongs to)
+ * and prints its full report. A seed that no property of the exercise owns, or a path that names no case of
+ * it, is bad input (exit 2), never a pass; otherwise the exit code is the replayed case's: 0 if it passes now.
+ */
 export async function replay(
   ctx: Context,
   id: string | undefined,
-  opts: { seed: string | undefined; path?: string | undefined; target?: string | undefined },
+  opts: { seed: string | undefined; path?: string | undefined; target?: string | undefined; json?: boolean },
 ): Promise<number> {
+  const copy = `copy the Replay line printed under a failure by \`npx dlab check${id === undefined ? '' : ` ${id}`}\``;
   if (id === undefined) fail('bad-usage', 'replay needs an exercise id', 'npx dlab replay <id> --seed S [--path P]');
-  if (opts.seed === undefined || !/^-?\d+$/.test(opts.seed)) fail('bad-usage', 'replay needs --seed S (a whole number, from the failure report)', 'copy the replay command printed under the failure');
+  if (opts.seed === undefined) fail('bad-usage', 'replay needs --seed S, the seed from a failure report', copy);
+  // Seeds are what the failure report printed: whole numbers from 0 (a property's fixed seed, or that plus a
+  // multiple of 65536 for another seed family).
+  if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(Number(opts.seed))) {
+    fail('bad-usage', `--seed takes the seed a failure report printed (a whole number, 0 or more), not '${opts.seed}'`, copy);
+  }
+  if (opts.path !== undefined && !/^\d+(:\d+)*$/.test(opts.path)) {
+    fail('bad-usage', `--path takes the path a failure report printed (numbers joined by ':', like 0:1:3), not '${opts.path}'`, copy);
+  }
+  const seed = Number(opts.seed);
   const ex = ctx.exercise(id);
   const t = target(ctx, ex, opts.target);
+  const again = `npx dlab replay ${ex.id} --seed ${seed}${opts.target === undefined ? '' : ` --target ${opts.target}`}`;
   const dir = join(scratchDir(ctx.root), 'replay');
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `${process.pid}.txt`);
+  const seedsOut = replaySeedsFile(out);
   rmSync(out, { force: true });
-  const r = await grade(ex, t, { replay: { seed: Number(opts.seed), path: opts.path, out } }, ctx.root);
-  if (!r.ok) throw new DlabExit(r.error);
-  const { io } = ctx;
-  if (existsSync(out)) {
-    io.stdout.write(readFileSync(out, 'utf8'));
+  rmSync(seedsOut, { force: true });
+  let report: string | undefined;
+  let bases: number[];
+  let v: Verdict;
+  try {
+    // Every test runs (no stopping at the first failure): the property that owns the seed may come after a
+    // hand-written scenario that fails.
+    const r = await grade(ex, t, { replay: { seed, path: opts.path, out }, all: true }, ctx.root);
+    if (!r.ok) throw new DlabExit(r.error);
+    v = r.value;
+    report = readIfThere(out);
+    bases = [...new Set((readIfThere(seedsOut) ?? '').split('\n').filter((l) => l !== '').map(Number))].sort((a, b) => a - b);
+  } finally {
     rmSync(out, { force: true });
-  } else {
-    // The test has no replayable case with this seed; show the verdict of the run instead.
-    line(io.stdout, renderVerdict({ ...r.value, durationMs: 0 }, { color: false }, { showAll: true }));
+    rmSync(seedsOut, { force: true });
   }
-  return r.value.passed ? 0 : 1;
+  // fast-check's own words for a path that leads to no case of this seed.
+  if (v.failures.some((f) => /Unable to replay, got (wrong|invalid) path=/.test(f.message))) {
+    fail('bad-usage', `seed ${seed} of ${ex.id} has no case at path ${opts.path}`, `copy the whole Replay line of the failure, or replay the seed from its first case: ${again}`);
+  }
+  const owned = bases.some((b) => (((seed - b) % SEED_STRIDE) + SEED_STRIDE) % SEED_STRIDE === 0);
+  const seeds = bases.length === 0 ? 'its tests take no seeds' : `its seeds are ${andList(bases.map(String))}`;
+  // Every test ran and none failed, and no property owns the seed: it is not a seed of this exercise.
+  if (report === undefined && v.kind === 'passed' && !owned) fail('bad-usage', `no test of ${ex.id} uses seed ${seed}; ${seeds}`, copy);
+  // The replayed property throws its failure with the replayed seed; other tests' failures are not this case's.
+  const passed = report !== undefined && !v.failures.some((f) => f.seed === seed);
+  // No report: the code did not load, crashed or timed out, or a test failed before its property started
+  // (that one may own the seed). Show why.
+  const why =
+    v.kind === 'failed' && !owned
+      ? `seed ${seed} was not replayed: no property that ran owns it (${bases.length === 0 ? 'none ran' : `their seeds are ${andList(bases.map(String))}`}); the tests below failed before reaching their property, if they have one:\n\n`
+      : '';
+  const text = report ?? why + renderVerdict({ ...v, durationMs: 0 }, { color: false }, { showAll: true }) + '\n';
+  const { io } = ctx;
+  if (opts.json === true) {
+    line(io.stdout, JSON.stringify({ id: ex.id, target: v.target, seed, path: opts.path ?? null, passed, report: text }, null, 2));
+  } else {
+    io.stdout.write(text);
+  }
+  return passed ? 0 : 1;
 }

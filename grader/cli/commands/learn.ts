@@ -1,10 +1,12 @@
 // Commands that move a learner through the course: next, list, lesson, hint, progress.
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
 import type { Status } from '../../store/progress-store.ts';
 import { firstUnfinished, type Context } from '../context.ts';
 import { line, paint } from '../io.ts';
-import { renderLesson, stubLocation } from '../render.ts';
+import { page } from '../pager.ts';
+import { renderLessonPage, stubLocation } from '../render.ts';
 
 /** One row of `dlab list --json` (a documented contract: other tools rely on it). */
 export interface ListRow {
@@ -83,23 +85,50 @@ export async function next(ctx: Context): Promise<number> {
 async function showExercise(ctx: Context, ex: Exercise): Promise<void> {
   const { io } = ctx;
   const p = paint(io);
-  const total = ctx.course().exercises.length;
-  line(io.stdout, p.dim(`Exercise ${ex.index + 1} of ${total} · ${ex.chapter.title}`));
-  line(io.stdout, p.bold(`${ex.id}: ${ex.title}`));
-  line(io.stdout);
-  io.stdout.write(await renderLesson(ex, io));
+  // Paged in a terminal when longer than the screen; the lines below stay in view after the pager.
+  await page(io, await renderLessonPage(ex, io, ctx.course().exercises.length));
   line(io.stdout);
   line(io.stdout, `${p.bold('Edit:')}  ${stubLocation(ex, io.cwd)}`);
   line(io.stdout, `${p.bold('Then:')}  npx dlab watch   ${p.dim('(re-grades on every save; or `npx dlab check` once)')}`);
   line(io.stdout, `${p.bold('Stuck:')} npx dlab hint    ${p.dim('(three hints, one at a time)')}`);
 }
 
-export async function lesson(ctx: Context, id: string | undefined): Promise<number> {
-  await showExercise(ctx, ctx.exercise(id));
+/** `dlab lesson --json`: the lesson unrendered, and where it and the file to edit are. */
+export interface LessonJson {
+  readonly id: string;
+  readonly title: string;
+  readonly chapter: string;
+  /** Paths relative to the repo root. */
+  readonly lesson: string;
+  readonly stub: string;
+  /** `path:line` of the first `TODO:`, relative to the current directory. */
+  readonly edit: string;
+  readonly markdown: string;
+}
+
+export async function lesson(ctx: Context, id: string | undefined, opts: { json?: boolean } = {}): Promise<number> {
+  const ex = ctx.exercise(id);
+  if (opts.json === true) {
+    const out: LessonJson = {
+      id: ex.id,
+      title: ex.title,
+      chapter: ex.chapter.slug,
+      lesson: relative(ctx.root, ex.paths.lesson),
+      stub: relative(ctx.root, ex.paths.stub),
+      edit: stubLocation(ex, ctx.io.cwd),
+      markdown: readFileSync(ex.paths.lesson, 'utf8'),
+    };
+    line(ctx.io.stdout, JSON.stringify(out, null, 2));
+    return 0;
+  }
+  await showExercise(ctx, ex);
   return 0;
 }
 
-export async function hint(ctx: Context, id: string | undefined): Promise<number> {
+const HINT_KINDS = ['a nudge', 'the idea', 'the near-answer'] as const;
+
+/** `keys`: shown inside `dlab watch`, which names its keys rather than commands. `json`: `dlab hint --json`. */
+export async function hint(ctx: Context, id: string | undefined, opts: { keys?: boolean; json?: boolean } = {}): Promise<number> {
   const { io } = ctx;
   const p = paint(io);
   const ex = ctx.exercise(id);
@@ -107,7 +136,12 @@ export async function hint(ctx: Context, id: string | undefined): Promise<number
   const before = store.hintsRevealed(ex.id);
   const level = Math.min(3, before + 1);
   if (before < 3) store.revealHint(ex.id, level);
-  const names = ['a nudge', 'the idea', 'the near-answer'];
+  if (opts.json === true) {
+    const hints = ex.hints.slice(0, level).map((text, i) => ({ level: i + 1, kind: HINT_KINDS[i], text }));
+    line(io.stdout, JSON.stringify({ id: ex.id, revealed: level, hints }, null, 2));
+    return 0;
+  }
+  const names = HINT_KINDS;
   line(io.stdout, p.bold(`Hints for ${ex.id}`));
   for (let i = 0; i < level; i++) {
     const fresh = i === level - 1 && before < 3;
@@ -116,8 +150,8 @@ export async function hint(ctx: Context, id: string | undefined): Promise<number
     line(io.stdout, ex.hints[i]!);
   }
   line(io.stdout);
-  if (level < 3) line(io.stdout, p.dim(`Run \`npx dlab hint\` again for hint ${level + 1}.`));
-  else line(io.stdout, p.dim('That was the last hint. Grade your code with `npx dlab check`.'));
+  if (level < 3) line(io.stdout, p.dim(opts.keys === true ? `Press h again for hint ${level + 1}.` : `Run \`npx dlab hint\` again for hint ${level + 1}.`));
+  else line(io.stdout, p.dim(opts.keys === true ? 'That was the last hint. Save your file to grade it again.' : 'That was the last hint. Grade your code with `npx dlab check`.'));
   return 0;
 }
 

@@ -5,7 +5,7 @@ import { createTwoFilesPatch, diffLines } from 'diff';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit } from '../../core/errors.ts';
 import { scratchDir } from '../../core/paths.ts';
-import { planJob, verdictOf } from '../../runner/grade.ts';
+import { planJob, verdictOf, type Verdict } from '../../runner/grade.ts';
 import { runJobs } from '../../runner/run-jobs.ts';
 import { readMetrics, type Metric } from '../../../harness/metrics.ts';
 import type { Context } from '../context.ts';
@@ -94,7 +94,44 @@ function renderSideBySide(name: string, mine: string, ref: string, io: Pick<Io, 
   return rows.join('\n') + '\n\n';
 }
 
-export async function compare(ctx: Context, id: string | undefined): Promise<number> {
+/**
+ * A line of a failure that shows the learner's code threw: the simulator's "x threw at t=…", or an untouched
+ * stub's `TODO: …` error as a report quotes it ("Why: TODO: …", "safety violated at t=0 ms: TODO: …").
+ */
+const THREW = /\bthrew at t=\d|(?:^|: )TODO\b/m;
+
+/**
+ * When your code threw rather than ran (it did not load, crashed, timed out, or threw inside the runs), its
+ * figures mean nothing: the failure that shows it, and the line that says what was thrown.
+ */
+export function threwIn(v: Verdict): { test: string; what: string } | undefined {
+  const firstLine = (m: string) => m.split('\n')[0] ?? m;
+  if (v.kind === 'did-not-load' || v.kind === 'crashed' || v.kind === 'timed-out') {
+    const f = v.failures[0];
+    return f === undefined ? undefined : { test: f.test, what: firstLine(f.message) };
+  }
+  for (const f of v.failures) {
+    const m = THREW.exec(f.message);
+    if (m !== null) {
+      const start = f.message.lastIndexOf('\n', m.index) + 1;
+      const end = f.message.indexOf('\n', m.index);
+      return { test: f.test, what: f.message.slice(start, end < 0 ? undefined : end).trim().replace(/^(Why|safety violated at t=\d+ ms): /, '') };
+    }
+  }
+  return undefined;
+}
+
+/** One row of `dlab compare --json`: yours is null when your code recorded no figure (or threw). */
+export interface CompareRow {
+  readonly name: string;
+  readonly unit: string;
+  readonly better: 'lower' | 'higher';
+  readonly yours: number | null;
+  readonly reference: number;
+  readonly ratio: number | null;
+}
+
+export async function compare(ctx: Context, id: string | undefined, opts: { json?: boolean } = {}): Promise<number> {
   const { io } = ctx;
   const p = paint(io);
   const ex = ctx.exercise(id);
@@ -108,19 +145,55 @@ export async function compare(ctx: Context, id: string | undefined): Promise<num
     if (!ref.ok) throw new DlabExit(ref.error);
     const outcomes = await runJobs([mine.value.job, ref.value.job], { root: ctx.root, maxWorkers: 2 });
     const verdict = verdictOf(mine.value, outcomes.get(mine.value.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root);
-    const a = readMetrics(read(outs.mine));
+    const threw = threwIn(verdict);
+    // Figures from runs where your code threw are zeros, not behaviour: none are shown.
+    const a = threw === undefined ? readMetrics(read(outs.mine)) : [];
     const b = readMetrics(read(outs.ref));
+    const code = verdict.passed ? 0 : 1;
+    if (opts.json === true) {
+      const first = verdict.failures[0];
+      line(
+        io.stdout,
+        JSON.stringify(
+          {
+            id: ex.id,
+            passed: verdict.passed,
+            threw: threw === undefined ? null : threw.what,
+            failure: first === undefined ? null : { test: first.test, message: first.message },
+            metrics: rows(a, b),
+          },
+          null,
+          2,
+        ),
+      );
+      return code;
+    }
     line(io.stdout, p.bold(`Behaviour of ${ex.id}: yours beside the reference, on the same seeds`));
-    if (!verdict.passed) line(io.stdout, p.yellow('Note: your code does not pass yet, so some runs stopped early and their figures are partial.'));
+    if (threw !== undefined) {
+      line(io.stdout, p.yellow('Your code threw, so it has no figures to compare yet:'));
+      line(io.stdout, `  ${p.red('✗')} ${threw.test}`);
+      line(io.stdout, `    ${threw.what}`);
+    } else if (!verdict.passed) {
+      const first = verdict.failures[0];
+      line(io.stdout, p.yellow(`Note: your code does not pass yet${first === undefined ? '' : ` (it fails: ${first.test})`}, so its figures may be partial or zero.`));
+    }
     if (b.length === 0) {
       line(io.stdout, p.dim('This exercise defines no behaviour metrics: it is graded on correctness alone.'));
-      return verdict.passed ? 0 : 1;
+      return code;
     }
     line(io.stdout, formatTable(a, b, p));
-    return verdict.passed ? 0 : 1;
+    if (threw !== undefined) line(io.stdout, p.dim(`The reference's figures are the ones to aim for once \`npx dlab check ${ex.id}\` passes.`));
+    return code;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function rows(mine: readonly Metric[], ref: readonly Metric[]): CompareRow[] {
+  return ref.map((r) => {
+    const m = mine.find((x) => x.name === r.name);
+    return { name: r.name, unit: r.unit, better: r.better, yours: m?.value ?? null, reference: r.value, ratio: m === undefined || r.value === 0 ? null : m.value / r.value };
+  });
 }
 
 function num(x: number): string {

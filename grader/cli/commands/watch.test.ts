@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempCourse, type TempCourse } from '../../testing/temp-course.ts';
 import { createContext } from '../context.ts';
 import { testIo } from '../test-io.ts';
+import { next } from './learn.ts';
 import { watch, type WatchEvent } from './watch.ts';
 
 const ID = '03-time-and-causality/01-vector-clocks';
@@ -43,14 +44,37 @@ describe('dlab watch --json', () => {
     await waitFor(2);
     saveByRename(stub, reference);
     await waitFor(3);
+    // Saving the same code again grades it again, but it is not another attempt.
+    const attempts = ctx.store().progress().get(ID)!.attempts;
+    saveByRename(stub, reference);
+    await waitFor(4);
+    expect(ctx.store().progress().get(ID)!.attempts).toBe(attempts);
     stop();
     expect(await done).toBe(0);
     ctx.close();
     const vs = verdicts();
-    expect(vs.map((v) => v.event === 'verdict' && v.passed)).toEqual([false, false, true]);
+    expect(vs.map((v) => v.event === 'verdict' && v.passed)).toEqual([false, false, true, true]);
     expect(events()[0]).toEqual({ event: 'run-start', id: ID });
     const second = vs[1]!;
     if (second.event === 'verdict') expect(second.failures[0]!.test).toContain('vcTick');
+  }, 60_000);
+
+  it('after a pass, "Next:" names the exercise `dlab next` opens, and says what to do without a terminal', async () => {
+    const stub = join(course.root, 'exercises', `${ID}.ts`);
+    saveByRename(stub, readFileSync(join(course.root, 'solutions', `${ID}.ts`), 'utf8'));
+    const io = testIo({ DLAB_DB: course.db }, course.root);
+    const ctx = createContext(io, course.root);
+    expect(await watch(ctx, ID, { maxRuns: 1 })).toBe(0);
+    const named = /Next: npx dlab next\s+\(([^:]+):/.exec(io.out())?.[1];
+    expect(named, io.out()).toBeDefined();
+    expect(io.out()).not.toContain('Press d');
+    const nextIo = testIo({ DLAB_DB: course.db }, course.root);
+    const nextCtx = createContext(nextIo, course.root);
+    await next(nextCtx);
+    expect(nextIo.out().split('\n')[1]).toMatch(new RegExp(`^${named}: `));
+    expect(ctx.store().current()).toBe(named);
+    ctx.close();
+    nextCtx.close();
   }, 60_000);
 
   it('stops at once on Ctrl-C in the middle of a run, killing the grader and recording nothing', async () => {
@@ -65,9 +89,20 @@ describe('dlab watch --json', () => {
     // Let the run reach the loop, then interrupt it as a terminal's Ctrl-C would.
     await new Promise((r) => setTimeout(r, 300));
     process.emit('SIGINT');
-    expect(await done).toBe(0);
+    // 128 + SIGINT, as a shell reports a program stopped by Ctrl-C.
+    expect(await done).toBe(130);
     expect(io.out()).not.toContain('"verdict"');
     expect(ctx.store().progress().get(ID)?.attempts ?? 0).toBe(before);
+    ctx.close();
+  }, 60_000);
+
+  it('exits 143 on SIGTERM', async () => {
+    const io = testIo({ DLAB_DB: course.db }, course.root);
+    const ctx = createContext(io, course.root);
+    const done = watch(ctx, ID, { json: true });
+    for (let i = 0; i < 400 && !io.out().includes('run-start'); i++) await new Promise((r) => setTimeout(r, 25));
+    process.emit('SIGTERM');
+    expect(await done).toBe(143);
     ctx.close();
   }, 60_000);
 });

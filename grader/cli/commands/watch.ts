@@ -8,10 +8,12 @@ import { DlabExit } from '../../core/errors.ts';
 import { shown } from '../../core/paths.ts';
 import type { Verdict } from '../../runner/grade.ts';
 import { GradingSession, RunCancelled } from '../../runner/run-jobs.ts';
-import type { Context } from '../context.ts';
+import { SHARDS } from '../../runner/shards.ts';
+import { firstUnfinished, type Context } from '../context.ts';
 import { line, paint, type Io } from '../io.ts';
-import { renderVerdict } from '../render.ts';
-import { gradeAndRecord, nextSteps } from './grade.ts';
+import { page } from '../pager.ts';
+import { renderLessonPage, renderVerdict, wrapText } from '../render.ts';
+import { editLocation, gradeAndRecord } from './grade.ts';
 
 export interface WatchOptions {
   readonly poll?: boolean;
@@ -91,15 +93,33 @@ function keyHelp(io: Io, passed: boolean): string {
   return p.dim(keys.map(([k, what]) => `${p.bold(k!)} ${what}`).join('  '));
 }
 
-function passSummary(ctx: Context, ex: Exercise): string {
+function passSummary(ctx: Context, ex: Exercise, keys: boolean): string {
   const store = ctx.store();
   const attempts = store.attempts(ex.id);
   const first = attempts[0]?.at;
   const mins = first === undefined ? 0 : Math.round((Date.now() - first) / 60_000);
   const spent = mins < 1 ? 'in under a minute' : `over ${mins} min`;
   const hints = store.hintsRevealed(ex.id);
-  return `Solved in ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} ${spent}, with ${hints} hint${hints === 1 ? '' : 's'}. Press d to see your code beside the reference.`;
+  return `Solved in ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} ${spent}, with ${hints} hint${hints === 1 ? '' : 's'}. ${keys ? 'Press d to see' : `\`npx dlab diff ${ex.id}\` shows`} your code beside the reference.`;
 }
+
+/**
+ * What to do after a verdict, said inside watch: with keys in a terminal, else as saves and commands. What is
+ * next is what `dlab next` opens (firstUnfinished), so the two never disagree.
+ */
+export function watchSteps(ctx: Context, ex: Exercise, v: Verdict, keys: boolean): string[] {
+  const p = paint(ctx.io);
+  if (v.passed) {
+    const after = firstUnfinished(ctx.course(), ctx.store());
+    if (after === undefined) return [p.dim('Every exercise has passed.')];
+    return [`${p.bold('Next:')} ${keys ? 'press n' : 'npx dlab next'}   ${p.dim(`(${after.id}: ${after.title})`)}`];
+  }
+  const then = keys ? 'save to grade again; press h for a hint' : 'save to grade again; `npx dlab hint` for a hint';
+  return [`${p.bold('Edit:')} ${editLocation(ex, v, ctx.root, ctx.io.cwd)}   ${p.dim(`(${then})`)}`];
+}
+
+/** The exit code of a stop by signal: 128 + its number, as shells report it (Ctrl-C: 130). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 export async function watch(ctx: Context, id: string | undefined, opts: WatchOptions = {}): Promise<number> {
   const { io } = ctx;
@@ -108,7 +128,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   ctx.store().setCurrent(ex.id);
   const json = opts.json === true;
   const keys = io.interactive && !json;
-  const session = new GradingSession({ root: ctx.root });
+  const session = new GradingSession({ root: ctx.root, maxWorkers: SHARDS });
   // Its start-up (tsx, the harness) overlaps the first render, so the first save is graded warm.
   session.warm();
   const emit = (e: WatchEvent) => line(io.stdout, JSON.stringify(e));
@@ -118,6 +138,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   let again = false;
   let runs = 0;
   let last: Verdict | undefined;
+  let repeated = false; // the last run graded code already graded, with the same verdict: no new attempt
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   let stop: (() => void) | undefined;
@@ -126,20 +147,25 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   });
   let extra: string[] = []; // hint or compare output shown under the verdict until the next run
 
+  // Prose is wrapped on word boundaries to the terminal (a terminal would break it mid-word); diagrams,
+  // tables and commands to copy are left whole.
+  const width = Math.max(20, io.columns - 1);
+  const wrap = (s: string) => wrapText(s, width, { keepPreformatted: true });
   const draw = () => {
     if (json) return;
     if (keys) io.stdout.write('\u001b[2J\u001b[H');
     const v = last;
-    line(io.stdout, `${p.bold('dlab watch')} ${p.dim('·')} ${ex.id} ${p.dim('·')} ${ex.title}`);
+    line(io.stdout, wrap(`${p.bold('dlab watch')} ${p.dim('·')} ${ex.id} ${p.dim('·')} ${ex.title}`));
     line(io.stdout);
     if (v !== undefined) {
       // In a terminal the screen is redrawn per run: keep the report within it, so the header stays in view.
-      line(io.stdout, renderVerdict(v, io, keys ? { maxMessageLines: Math.max(8, io.rows - 16) } : {}));
+      line(io.stdout, renderVerdict(v, io, keys ? { maxMessageLines: Math.max(8, io.rows - 16), width } : { width }));
+      if (repeated) line(io.stdout, wrap(p.dim('This code was graded before, with the same verdict: not counted as another attempt.')));
       line(io.stdout);
-      if (v.passed) line(io.stdout, p.green(passSummary(ctx, ex)));
-      for (const l of nextSteps(ctx, ex, v)) line(io.stdout, l);
+      if (v.passed) line(io.stdout, wrap(p.green(passSummary(ctx, ex, keys))));
+      for (const l of watchSteps(ctx, ex, v, keys)) line(io.stdout, wrap(l));
     }
-    for (const l of extra) line(io.stdout, l);
+    for (const l of extra) line(io.stdout, wrap(l));
     line(io.stdout);
     line(io.stdout, p.dim(`watching ${[...watchedFiles(ex).files].map((f) => shown(f, io.cwd)).join(', ')}: save to re-grade`));
     if (keys) line(io.stdout, keyHelp(io, v?.passed === true));
@@ -160,7 +186,10 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
         io.stdout.write('\u001b[2J\u001b[H');
         line(io.stdout, p.dim(`grading ${ex.id} …`));
       } else line(io.stdout, p.dim(`grading ${ex.id} …`));
-      last = await gradeAndRecord(ctx, ex, { kind: 'exercises' }, {}, session);
+      const attempts = () => ctx.store().progress().get(ex.id)?.attempts ?? 0;
+      const before = attempts();
+      last = await gradeAndRecord(ctx, ex, { kind: 'exercises' }, { shards: SHARDS }, session);
+      repeated = attempts() === before;
       runs++;
       if (json) emit({ event: 'verdict', id: ex.id, passed: last.passed, durationMs: last.durationMs, failures: last.failures });
       draw();
@@ -192,23 +221,27 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   };
 
   let quitting = false;
-  const quit = () => {
+  let exitCode = 0;
+  const quit = (code = 0) => {
     if (quitting) return;
     quitting = true;
+    exitCode = code;
     session.close();
     stop?.();
   };
 
   let busy = false; // a key's action (a prompt, a diff) is on screen
+  let paging = false; // a pager has the terminal: its Ctrl-C is the pager's, not a stop
   const onKey = async (key: string) => {
     // Quitting always works, mid-run too: stopping the session kills the worker at once.
-    if (key === 'q' || key === '\u0003') return quit();
+    if (key === 'q') return quit();
+    if (key === '\u0003') return quit(SIGNAL_EXIT.SIGINT); // Ctrl-C in raw mode: the same as the signal
     if (running || busy) return; // other keystrokes during a run are dropped, so the screen is drawn once per run
     busy = true;
     try {
       if (key === 'r') await run();
       else if (key === 'h') {
-        extra = await captureCommand(ctx, async (c) => (await import('./learn.ts')).hint(c, ex.id));
+        extra = await captureCommand(ctx, async (c) => (await import('./learn.ts')).hint(c, ex.id, { keys: true }));
         draw();
       } else if (key === 'c') {
         extra = [p.dim(`comparing with the reference on the same seeds …`)];
@@ -224,9 +257,24 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
         await nextKey(io);
         draw();
       } else if (key === 'n' && last?.passed === true) {
-        const progress = ctx.store().progress();
-        const next = ctx.course().exercises.find((e) => e.index > ex.index && progress.get(e.id)?.status !== 'passed');
-        if (next !== undefined) await switchTo(next);
+        // The same exercise `dlab next` would open, with its lesson: paged, or printed and held until a key.
+        const next = firstUnfinished(ctx.course(), ctx.store());
+        if (next !== undefined) {
+          setRaw(io, false);
+          io.stdin.removeListener('data', onData);
+          io.stdin.pause();
+          io.stdout.write('\u001b[2J\u001b[H');
+          const text = await renderLessonPage(next, io, ctx.course().exercises.length);
+          paging = true;
+          const shown = await page(io, `${text}\n`).finally(() => (paging = false));
+          setRaw(io, true);
+          if (shown === 'printed') {
+            line(io.stdout, p.dim(`press any key to start on ${next.id}`));
+            await nextKey(io);
+          }
+          io.stdin.on('data', onData);
+          await switchTo(next);
+        }
       } else if (key === 'l') {
         setRaw(io, false);
         const { select, isCancel } = await import('@clack/prompts');
@@ -257,17 +305,20 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     setRaw(io, true);
     io.stdin.on('data', onData);
   }
-  const onSignal = () => quit();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSigint = () => {
+    if (!paging) quit(SIGNAL_EXIT.SIGINT);
+  };
+  const onSigterm = () => quit(SIGNAL_EXIT.SIGTERM);
+  process.on('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
   try {
     watcher = await startWatcher(ex, opts.poll === true, schedule, say);
     // Not awaited alone: a quit during the first run must not wait for it (an error in it still ends watch).
     const first = run();
     await Promise.race([stopped, opts.until ?? new Promise(() => undefined), first.then(() => new Promise(() => undefined))]);
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
     clearTimeout(timer);
     if (keys) {
       io.stdin.removeListener('data', onData);
@@ -277,7 +328,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     await watcher?.close();
     session.close();
   }
-  return 0;
+  return exitCode;
 }
 
 function setRaw(io: Io, on: boolean): void {
