@@ -26,6 +26,12 @@ export interface ExerciseEntry {
   /** Known-wrong variants kept under grader/mutants/<id>/<name>.patch, each planting one classic bug. */
   readonly mutants: readonly string[];
   /**
+   * A mutant's classic mistake in plain words, for the line `dlab check` adds when a learner's failure looks like
+   * that mutant's ("This looks like a classic mistake: <words>"). Without an entry, the words come from the
+   * mutant's name (`fire-and-forget` -> "fire and forget"). Words about the mistake, never about the fix.
+   */
+  readonly mutantNotes?: Readonly<Record<string, string>>;
+  /**
    * For a multi-file exercise: the files inside `exercises/<id>/` (and `solutions/<id>/`), `index.ts` first.
    * Absent for a one-file exercise (`exercises/<id>.ts`).
    */
@@ -57,18 +63,40 @@ export const CATALOGUE: readonly ChapterEntry[] = [
         hints: [
           'Read the first failure: which payload went missing or arrived twice, and what happened to its frame in the ' +
             'diagram? A frame sent once may never arrive, so the sender must keep every payload until the peer confirms it.',
-          'Number payloads per peer (1, 2, 3, ...). The sender keeps unacknowledged frames and resends them on a timer ' +
-            'until a cumulative ack covers them. The receiver delivers only the next number it expects, holds frames that ' +
-            'arrive after a gap, never delivers a number at or below what it already delivered, and always acks the ' +
-            'highest number it delivered in order, duplicates included.',
+          'Number payloads per peer (1, 2, 3, ...). The sender keeps unacknowledged frames until a cumulative ack covers ' +
+            'them, and on a timer resends the oldest one: the ack says the peer is missing exactly that one, and the ' +
+            'frames behind it wait in its reorder buffer, so resending the whole backlog every tick only floods a peer ' +
+            'that is cut off. The receiver delivers only the next number it expects, holds frames that arrive after a ' +
+            'gap (has(), not get() !== undefined: a payload may be undefined), never delivers a number at or below ' +
+            'what it already delivered, and always acks the highest number it delivered in order, duplicates included.',
           "sendReliable: seq = ++lastSeq[to]; unacked[to].set(seq, p); send {kind:'data', seq, payload}; if no timer for " +
             "`to`, setTimer(30, 'retransmit:' + to). onMessage ack: delete every seq <= upTo from unacked[from]; if none " +
             'left, cancel the timer. onMessage data: if seq <= delivered[from] do nothing; else if seq > delivered + 1 ' +
             'buffer it; else deliver it, then deliver buffer[seq+1], buffer[seq+2], ... while present, and advance ' +
-            "delivered. Then send {kind:'ack', upTo: delivered[from]}. onTimer: resend every unacked frame to the peer " +
-            'and set the timer again.',
+            "delivered. Then send {kind:'ack', upTo: delivered[from]}. onTimer: resend the first entry of unacked[peer] " +
+            '(a Map keeps insertion order) and set the timer again.',
         ],
-        mutants: ['no-reorder-buffer', 'dedup-only-last-seq', 'retransmit-once', 'one-counter-for-all-peers', 'ack-what-arrived'],
+        mutants: [
+          'fire-and-forget',
+          'no-reorder-buffer',
+          'dedup-only-last-seq',
+          'retransmit-once',
+          'one-counter-for-all-peers',
+          'ack-what-arrived',
+          'retransmit-too-slowly',
+          'resend-backlog-every-tick',
+          'resend-on-every-ack',
+          'undefined-payload-stalls',
+          'dedup-by-value',
+        ],
+        mutantNotes: {
+          'fire-and-forget': 'each payload is sent once and never again, so a lost frame is lost for good',
+          'no-reorder-buffer': 'a frame that arrives after a gap is delivered at once, ahead of the ones still missing',
+          'dedup-only-last-seq': 'only a copy of the very last delivered frame is treated as a duplicate',
+          'retransmit-once': 'a frame is resent once, and never again if that copy is lost too',
+          'one-counter-for-all-peers': 'one sequence counter is shared by every peer, so each peer sees gaps that never fill',
+          'ack-what-arrived': 'the ack names the frame that just arrived, not the last one delivered in order',
+        },
       },
       {
         slug: '01-lamport-ordering',
@@ -91,7 +119,19 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'heard.set(from, ts); if it is an event, insert it. replay: a copy of the list. stableReplay: once every peer ' +
             'is in heard, bound = the smallest heard ts; return the leading events with compareTs(e.ts, bound) < 0.',
         ],
-        mutants: ['recv-without-max', 'recv-without-plus-one', 'stable-after-any-peer', 'wall-clock-timestamps', 'receive-does-not-advance-clock', 'replay-in-arrival-order', 'ignores-client-context'],
+        mutants: [
+          'wall-clock-timestamps',
+          'recv-without-max',
+          'recv-without-plus-one',
+          'stable-after-any-peer',
+          'receive-does-not-advance-clock',
+          'replay-in-arrival-order',
+          'ignores-client-context',
+          'advertises-every-100-ms',
+          'advertises-every-5-ms',
+          'node-ids-by-locale',
+          'counter-wraps-at-32-bits',
+        ],
       },
       {
         slug: '02-fencing-stale-leaders',
@@ -100,20 +140,39 @@ export const CATALOGUE: readonly ChapterEntry[] = [
         topics: ['004:Q2', '000#6', '000#11', '001#2', '001#11'],
         hints: [
           'Read the first failure: which node acted, as the leader of which generation, and when had the newer one been ' +
-            'elected? Then ask what that node knew at that moment, and who could have told it.',
-          'Every message carries its sender\'s generation. Whoever sees a higher one writes it to disk and fsyncs it, and ' +
-            'a leader that sees one steps down (its waiting writes resolve false). A follower refuses heartbeats and writes ' +
-            'from a lower generation and answers with its own: that is how the old leader learns. And a leader acts only ' +
-            'under a lease: a majority answered a round it sent less than 100 ms ago by ctx.monoNow().',
-          'onElected: persist(gen), role = leader, start a round now and a 20 ms timer. A round: remember sentAt = ' +
-            "monoNow() and the set { self }; send { kind: 'heartbeat', gen, round } to each peer. onMessage: if msg.gen > " +
-            "maxGen, persist it (disk.write + fsync) and step down. A heartbeat or replicate with gen < maxGen: reply " +
-            "{ kind: 'reject', gen: maxGen }; otherwise answer ok (a replicate also stores the value). heartbeat-ok for " +
-            'your gen: add the sender to that round; at a majority, leaseUntil = max(leaseUntil, sentAt + 100). write: send ' +
-            'replicate to each peer; resolve true once a majority has it and monoNow() < leaseUntil. read: only a leader ' +
-            'with monoNow() < leaseUntil answers. init: read maxGen back from the disk.',
+            'elected? At that moment, could the old leader\'s lease still have been running, and which node had helped it ' +
+            'to that lease and then promised the new generation too?',
+          'Say a is cut off at t=100. Its last round went out at t=90 and c answered it, so a may act until t=190 by its ' +
+            'clock. b is nominated at t=130. If c promises b at once, b leads while a still serves reads. So an answer is ' +
+            'itself a promise: c must not vote for anyone until 105 ms after its last answer to a, by its own monotonic ' +
+            'clock (a 100 ms lease on a clock 1 % slow, measured on a clock 1 % fast, is 102.03 ms). c adopts generation 2 ' +
+            'at once all the same, so that it refuses a from then on; and a restarted c cannot know what it answered ' +
+            'before its crash, so it waits 105 ms after boot. The rest is fencing: every message carries its generation, ' +
+            'a higher one is written to disk and fsynced before use, a lower one is refused with the higher one in reply.',
+          "campaign(gen): persist(gen), role = candidate, ask { kind: 'vote-request', gen } of every peer now and every " +
+            '20 ms. A node votes (and counts its own vote) only if monoNow() >= boundUntil; answering a heartbeat or a ' +
+            'write sets boundUntil = monoNow() + 105, and so does starting a round (its own answer); init sets it to ' +
+            'monoNow() + 105 when the disk holds a generation. A majority of votes: role = leader, start a round at once. ' +
+            'onMessage: msg.gen > maxGen: persist it (write + fsync) and step down (pending writes resolve false). gen < ' +
+            "maxGen on a heartbeat, replicate or vote-request: reply { kind: 'reject', gen: maxGen }. heartbeat-ok for your " +
+            'gen: at a majority, leaseUntil = max(leaseUntil, round.sentAt + 100). write: resolve true once a majority stored ' +
+            'it and monoNow() < leaseUntil, false after 100 ms; read: the last acknowledged value, only while monoNow() < ' +
+            'leaseUntil.',
         ],
-        mutants: ['follower-ignores-gen', 'gen-in-memory-only', 'ignores-higher-gen-replies', 'lease-from-ack-arrival', 'write-ack-without-lease', 'gen-written-not-fsynced', 'lease-on-wall-clock'],
+        mutants: [
+          'follower-ignores-gen',
+          'heartbeats-unfenced',
+          'gen-in-memory-only',
+          'gen-written-not-fsynced',
+          'ignores-higher-gen-replies',
+          'lease-from-ack-arrival',
+          'write-ack-without-lease',
+          'lease-on-wall-clock',
+          'leader-without-promises',
+          'vote-ignores-promise',
+          'promise-forgotten-on-restart',
+          'writes-never-settle-on-step-down',
+        ],
       },
       {
         slug: '03-idempotency-keys',
@@ -125,14 +184,17 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'the diagram (a lost answer, a crash, a copy arriving late)? To a server that remembers nothing, a retry looks ' +
             'exactly like a new payment.',
           'The client mints one key per payment, (a random clientId per client instance, seq), and repeats it on every ' +
-            'retry. The server applies the payment and saves its answer in ONE durable record before replying, answers a ' +
+            'retry. The server applies the payment and saves its answer in ONE durable record before replying (a crash can ' +
+            'strike between any two disk operations, so two writes can leave one without the other), answers a ' +
             'repeated key with the saved answer (422 if the payment differs, 409 while the first attempt is still being ' +
-            'authorised), and forgets answers below the client\'s ackedBelow, refusing those seqs with 410 for good.',
+            'authorised), and forgets answers below the client\'s ackedBelow, refusing those seqs with 410 for good. At ' +
+            'recovery, a torn last record is cut off the file itself, not just skipped, before anything is appended again.',
           'Server: sessions: clientId -> { floor, saved: seq -> { payment, response } }; inFlight: Set. onRequest: floor = ' +
             'max(floor, ackedBelow), drop saved seqs below it; seq < floor -> 410; saved -> same payment ? saved.response : 422; ' +
             'inFlight -> 409; else add to inFlight, await ctx.sleep(AUTH_MS), remove, response = { status: 200, entry: ' +
             'lines + 1, balance }, append JSON { clientId, seq, ackedBelow, payment, response } + "\\n", fsync, apply it ' +
-            'to memory, reply. init: replay every complete line of the log the same way. Client: clientId = 12 random hex ' +
+            'to memory, reply. init: if the log does not end with a newline, write back the part up to its last newline and ' +
+            'fsync it (a torn record, cut off on disk), then replay every line the same way. Client: clientId = 12 random hex ' +
             'digits; pay: seq = ++n once, then loop { res = await send(req, 60); if res && res.status !== 409 return res; ' +
             'await sleep(backoff) } with backoff 20 ms doubling to 200 ms.',
         ],
@@ -146,6 +208,9 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'recomputed-answer',
           'ack-before-fsync',
           'answers-never-forgotten',
+          'two-durable-writes',
+          'torn-tail-not-truncated',
+          'dedup-by-content',
         ],
       },
       {
@@ -161,11 +226,15 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'served, commit timestamps it was told (one Lamport clock does all three). The coordinator commits at the ' +
             'maximum of the proposals; every participant installs at that one commitTs and moves its clock past it. A read ' +
             'at ts waits while a transaction prepared at or below ts is undecided, and the clock\'s high point is on disk ' +
-            'before anyone relies on it.',
+            'before anyone relies on it. Every vote and every decision is durable before it is sent, and a participant ' +
+            'still knows after a crash what it decided: a copy of an old prepare, arriving late, must not lock again.',
           'Participant: clock, ceiling (durable: write ceiling = clock + 1000 whenever clock passes it; at boot clock = ' +
-            'ceiling), versions per key, locks, prepared. prepare: known -> same vote; locked -> no; else prepareTs = ++clock, ' +
-            'lock, append+fsync, vote yes. commit: if prepared, append+fsync, insert { ts: commitTs, value } per key, clock = ' +
-            'max(clock, commitTs), unlock, wake waiters; answer done. readAt: clock = max(clock, ts); while some prepared ' +
+            'max(ceiling, every timestamp in the log)), versions per key, locks, prepared, decided (a set). prepare: prepared -> the same vote; decided or ' +
+            'locked -> no; else prepareTs = ++clock, lock, append+fsync, vote yes. commit: if prepared, append+fsync, insert ' +
+            '{ ts: commitTs, value } per key, clock = max(clock, commitTs), unlock, wake waiters, add to decided; answer done. ' +
+            'abort: if not decided, append+fsync an abort record (also when it was never prepared here), unlock, add to ' +
+            'decided; answer done. init: if the log does not end with a newline, write back the part up to its last newline ' +
+            'and fsync; replay prepare -> lock, commit -> install, abort -> unlock (both -> decided). readAt: clock = max(clock, ts); while some prepared ' +
             'txn on key has prepareTs <= ts await its decision; return the latest version <= ts. Coordinator: votes = ' +
             'Promise.all(rpc prepare until answered); any no -> abort all (until answered); commitTs = max(prepareTs); ' +
             'commit all (until answered); return { committed: true, commitTs }.',
@@ -180,6 +249,14 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'prepared-only-in-memory',
           'clock-forgotten-on-restart',
           'abort-sent-once',
+          'abort-not-replayed',
+          'decided-forgotten-on-restart',
+          'abort-unprepared-not-logged',
+          'revote-on-duplicate-prepare',
+          'revote-after-restart',
+          'done-before-commit-durable',
+          'torn-tail-not-truncated',
+          'clock-from-ceiling-only',
         ],
       },
     ],
@@ -201,11 +278,13 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'copied. Bodies are streams: pipe, never collect. And each side must learn when the other side dies.',
           'In the handler: build the upstream headers from req.rawHeaders minus hop-by-hop, set X-Forwarded-Proto: https and ' +
             'append req.socket.remoteAddress to X-Forwarded-For; upReq = http.request({ ..., agent }) with your own keep-alive ' +
-            'agent; on response writeHead(status, filtered upRes.rawHeaders) and upRes.pipe(res); on upReq error send 502; ' +
+            'agent; on response writeHead(status, filtered upRes.rawHeaders), upRes.pipe(res), and ' +
+            "upRes.on('close', () => { if (!upRes.complete) res.destroy() }); upReq.setTimeout(upstreamTimeoutMs, () => " +
+            'upReq.destroy(...)) that sets a flag; on upReq error, if no head went out yet send 504 (flag set) or 502, else res.destroy(); ' +
             "res.on('close', () => { if (!res.writableFinished) upReq.destroy() }); req.pipe(upReq). For mTLS pass " +
             '{ requestCert: true, rejectUnauthorized: true, ca: clientCa }. close(): server.close(), closeAllConnections(), agent.destroy().',
         ],
-        mutants: ['buffers-response', 'mtls-unverified', 'upstream-leak-on-abort'],
+        mutants: ['buffers-response', 'mtls-unverified', 'upstream-leak-on-abort', 'connection-names-forwarded', 'short-body-as-success', 'no-upstream-timeout', 'total-deadline'],
       },
       {
         slug: '02-shard-router',
@@ -219,11 +298,12 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'of shards. A newer version replaces the map; an older one is news from the past. A scan is only complete if every ' +
             'shard answered, so a missing shard must show in the answer.',
           'Keep `let map = o.map`; updateMap: `if (m.version > map.version) map = m`. Single key: ' +
-            'owner = map.owner[partitionOf(key, map.partitions)]; on 421 read { owner } from the body and retry once there. ' +
+            'owner = map.owner[partitionOf(key, map.partitions)]; every shard request gets a timer that destroys it after ' +
+            'requestTimeoutMs (then 504; a refused connection 502); on 421 read { owner } from the body and retry once there, same body. ' +
             'Scan: Promise.allSettled over [...new Set(map.owner)], each request destroyed after scatterTimeoutMs; any failure -> 503; ' +
             'otherwise merge the items whose partition that shard owns, sort by key, answer {"items": [...]}.',
         ],
-        mutants: ['hash-mod-shards', 'silent-partial-scan', 'accepts-older-map'],
+        mutants: ['hash-mod-shards', 'silent-partial-scan', 'accepts-older-map', 'no-key-timeout', 'one-socket-per-shard', 'redirect-drops-body', 'update-map-same-version'],
       },
       {
         slug: '03-secret-rotation',
@@ -232,16 +312,20 @@ export const CATALOGUE: readonly ChapterEntry[] = [
         topics: ['002:DO6'],
         hints: [
           'Closing the server and listening again is the one thing rotation must not do: open connections die and new ones ' +
-            'are refused in the gap. Look in the Node tls docs for a way to change what *future* handshakes use.',
+            'are refused in the gap. Look in the Node tls docs for a way to change what *future* handshakes use. And when the ' +
+            'kubelet updates a Secret volume, which path actually changes: tls.crt, or something next to it?',
           'A TLS server reads its secure context at each handshake, so swapping the context changes new connections and ' +
-            'leaves established ones alone. For API keys the rule is an overlap: every replaced secret gets its own deadline, ' +
-            'revocation overrides everything, and "two slots" (current + previous) is not enough when rotations come quickly.',
+            'leaves established ones alone; the context is replaced whole, ca included. The kubelet never edits tls.crt: it ' +
+            'renames a new ..data link over the old one, so watch the directory and read both files again on any event. For ' +
+            'API keys, every replaced secret gets its own deadline, set by its last replacement; revocation overrides everything.',
           'Keep `current = { key, cert, ca }`; rotate: `next = { ...current, key, cert }; tls.createSecureContext(next)` (throws on ' +
-            'a mismatched key) then `server.setSecureContext(next); current = next` (pass ca again or mTLS breaks). ' +
-            'CredentialSet: current secret, a list of { secret, until }, a revoked set; rotate pushes { current, now + overlapMs }; ' +
-            'accept: revoked -> false, current -> true, else some retiring entry with now < until.',
+            'a mismatched key) then `server.setSecureContext(next); current = next`. close(): server.close() plus ' +
+            'closeAllConnections(). Watch: fs.watch(dir, reload), one reload at a time (a flag asks for one more), reload = read ' +
+            'both files, skip if unchanged, `await server.rotate(pair)` inside try/catch; call it once before resolving. ' +
+            'CredentialSet: current, a list of { secret, until } (drop the old entry of the secret you retire), a revoked list; ' +
+            'accept: revoked -> false, current -> true, else some entry with now < until.',
         ],
-        mutants: ['restart-listener', 'single-secret', 'never-retired'],
+        mutants: ['restart-listener', 'single-secret', 'never-retired', 'two-slots', 'inode-watch', 'forget-ca', 'rejected-rotate-corrupts-state', 'close-waits-for-clients'],
       },
       {
         slug: '04-api-gateway',
@@ -250,16 +334,22 @@ export const CATALOGUE: readonly ChapterEntry[] = [
         topics: ['004:Q7', '004:Q11'],
         hints: [
           'Three independent pieces: the Registry (pure, no sockets), the JSON/XML mapping (pure), and the gateway that ' +
-            'uses both. Make the first two pass their properties before you open a socket.',
+            'uses both. Make the first two pass their properties before you open a socket. Then ask, for the gateway: what ' +
+            'happens to a request when an instance accepts it and never answers, and what happens to the service when every ' +
+            'request fails and wants a retry?',
           'A registry is only as good as its expiry: crashed instances never deregister, so a lease that is not renewed must ' +
-            'lapse, for good. A retry is only safe if sending twice cannot do twice: GET yes, POST no (unless it never left). ' +
-            'In the XML mapping the type attribute says what a value is; never guess an array from how many children it has.',
+            'lapse, for good. A retry is only safe if sending twice cannot do twice (GET yes, POST no, unless it never left), ' +
+            'and only affordable within a budget: count requests in progress and retries in flight. Every attempt needs a ' +
+            'deadline that also closes its connection; an instance that failed is skipped until a time, not for ever. In the ' +
+            'XML mapping the type attribute says what a value is; never guess an array from how many children it has.',
           'Registry: Map svc -> Map id -> { inst, ttlMs, lastSeen }; live iff now < lastSeen + ttlMs; heartbeat refuses an ' +
-            'expired one. Mapping: arrays are <k type="array"><item>..</item></k> even for one item. Gateway: order = live ' +
-            'instances not ejected, rotated by a per-service counter; for each, try; on refusal/5xx eject it and continue only ' +
-            "if the method is idempotent or the request never connected; translate with translator.toUpstream/fromUpstream.",
+            'expired one. Gateway: pool = live instances with ejectedUntil <= now (all of them if none is left), rotated by a ' +
+            'per-service counter, sliced to 3; for each, try with setTimeout(() => req.destroy(), upstreamTimeoutMs); on ' +
+            'refusal/reset/time-out/5xx set ejectedUntil = Date.now() + ejectMs and continue only if the method is idempotent ' +
+            '(or the request never connected) and retriesInFlight < max(3, floor(inProgress * 20 / 100)). No answer: 504 after ' +
+            'a time-out, else 502; a 5xx answer is passed on.',
         ],
-        mutants: ['registry-never-expires', 'retries-post', 'single-item-array-collapses'],
+        mutants: ['registry-never-expires', 'retries-post', 'single-item-array-collapses', 'no-retry-budget', 'ejects-forever', 'never-ejects', 'no-upstream-timeout', 'timeout-leaks-socket'],
       },
     ],
   },
@@ -281,7 +371,7 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             "sender's clock (the clock of the matching send) into yours, entry-wise max, and then tick your own entry, " +
             'so the receive is strictly after the send.',
         ],
-        mutants: ['compare-by-sum', 'receive-without-tick', 'missing-entry-undefined'],
+        mutants: ['compare-by-sum', 'receive-without-tick', 'missing-entry-undefined', 'counter-wraps-at-32-bits'],
       },
     ],
   },

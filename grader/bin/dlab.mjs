@@ -19,8 +19,8 @@ for (const stream of [process.stdout, process.stderr]) {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // A command that grades starts its workers now: they load vitest while this process loads the CLI. check and
 // watch split the hidden tests across two (grader/runner/shards.ts, SHARDS).
-const GRADING = new Map([['check', 2], ['watch', 2], ['replay', 1], ['compare', 1]]);
-const early = GRADING.get(argv[0] ?? '') ?? 0;
+const GRADING = new Map([['check', 2], ['watch', 2], ['replay', 1], ['compare', 1], ['share', 2]]);
+const early = argv[0] === 'progress' && argv.includes('--recheck') ? 2 : (GRADING.get(argv[0] ?? '') ?? 0);
 if (early > 0 && !argv.includes('--help') && !argv.includes('-h')) {
   /** @type {any} */ (globalThis).__dlabEarlyWorkers = { children: Array.from({ length: early }, () => spawnWorker(root)), root };
 }

@@ -124,8 +124,8 @@ describe('dlab replay (issue 13, defect 4)', () => {
   });
 
   it('a path that leads to no case is bad input, not a test failure', async () => {
-    const err = oneError(await dlab('replay', ID, '--seed', '303', '--path', '9:9:9'));
-    expect(err).toContain(`seed 303 of ${ID} has no case at path 9:9:9`);
+    const err = oneError(await dlab('replay', ID, '--seed', '303', '--path', '99999:9:9'));
+    expect(err).toContain(`seed 303 of ${ID} has no case at path 99999:9:9`);
     expect(err).toContain(`npx dlab replay ${ID} --seed 303`);
     expect(oneError(await dlab('replay', ID, '--seed', '303', '--path', 'abc'))).toContain("--path takes the path a failure report printed (numbers joined by ':', like 0:1:3), not 'abc'");
   });
@@ -155,7 +155,7 @@ describe('--help, help <command>, --version, typos (issue 13, defect 7)', () => 
 
   it('every command has its own help: usage, each option explained on one line at 80 columns, an example', async () => {
     const names = commands((await dlab('help')).out);
-    expect(names).toEqual(['next', 'list', 'lesson', 'check', 'watch', 'hint', 'diff', 'compare', 'reset', 'restore', 'export', 'import', 'progress', 'replay', 'history', 'run', 'verify']);
+    expect(names).toEqual(['next', 'list', 'lesson', 'check', 'watch', 'hint', 'diff', 'compare', 'reset', 'restore', 'export', 'import', 'progress', 'replay', 'share', 'history', 'run', 'verify']);
     for (const name of names) {
       const r = await dlab('help', name);
       expect(r.code, name).toBe(0);

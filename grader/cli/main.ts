@@ -83,12 +83,19 @@ const COMMANDS: Record<string, Command> = {
       json: { type: 'boolean', help: 'print the verdict as JSON (shape in the README)' },
       target: { type: 'string', value: 'T', help: TARGETS },
       explore: { type: 'string', value: 'N', help: 'also run N fresh seed families after a pass; exit 1 if any fails' },
+      all: { type: 'boolean', help: 're-grade every exercise you passed; exit 1 if one fails now' },
     },
-    more: `Grading stops at the first failing test. A graded run of your own code is recorded as an attempt. ${PATHS}`,
-    examples: ['npx dlab check', 'npx dlab check vector-clocks --target solutions --explore 20'],
+    more: `Grading stops at the first failing test. A graded run of your own code is recorded as an attempt. ${PATHS} With --all (no id), a regression is recorded as a failed attempt.`,
+    examples: ['npx dlab check', 'npx dlab check vector-clocks --target solutions --explore 20', 'npx dlab check --all'],
     maxArgs: 1,
-    run: async (ctx, a, v) =>
-      (await import('./commands/grade.ts')).check(ctx, a[0], { json: v['json'] === true, target: str(v['target']), explore: int(v['explore'], '--explore') }),
+    run: async (ctx, a, v) => {
+      if (v['all'] === true) {
+        const extra = a[0] !== undefined ? a[0] : v['target'] !== undefined ? '--target' : v['explore'] !== undefined ? '--explore' : undefined;
+        if (extra !== undefined) fail(`check --all re-grades every exercise you passed, so it takes no ${a[0] !== undefined ? `exercise (got ${extra})` : extra}`, 'npx dlab check --all [--json]');
+        return (await import('./commands/recheck.ts')).recheck(ctx, { json: v['json'] === true });
+      }
+      return (await import('./commands/grade.ts')).check(ctx, a[0], { json: v['json'] === true, target: str(v['target']), explore: int(v['explore'], '--explore') });
+    },
   },
   watch: {
     summary: 're-grade on every save of the exercise file (keys in a terminal: h d c n l r q)',
@@ -175,10 +182,16 @@ const COMMANDS: Record<string, Command> = {
   },
   progress: {
     summary: 'what you have passed, attempted, and how many hints you used',
-    options: jsonOpt('print {current, passed, total, exercises} (shape in the README)'),
-    examples: ['npx dlab progress'],
+    options: {
+      json: { type: 'boolean', help: 'print {current, passed, total, exercises} (shape in the README)' },
+      recheck: { type: 'boolean', help: 'instead, re-grade every exercise you passed (as check --all)' },
+    },
+    examples: ['npx dlab progress', 'npx dlab progress --recheck'],
     maxArgs: 0,
-    run: async (ctx, _a, v) => (await import('./commands/learn.ts')).progress(ctx, { json: v['json'] === true }),
+    run: async (ctx, _a, v) =>
+      v['recheck'] === true
+        ? (await import('./commands/recheck.ts')).recheck(ctx, { json: v['json'] === true })
+        : (await import('./commands/learn.ts')).progress(ctx, { json: v['json'] === true }),
   },
   replay: {
     summary: 'replay one failing case (seed and path from a failure report) and print its full trace',
@@ -189,12 +202,34 @@ const COMMANDS: Record<string, Command> = {
       path: { type: 'string', value: 'P', help: "the path it printed, like 0:1:3 (without it: all the seed's runs)" },
       target: { type: 'string', value: 'T', help: TARGETS },
       json: { type: 'boolean', help: 'print {id, target, seed, path, passed, report}' },
+      file: { type: 'string', value: 'F', help: 'instead of <id> and --seed: a case `dlab share` wrote' },
     },
-    more: `Copy the Replay line printed under a failure. Exit 0 if the case passes now, 1 if it fails, 2 for a seed or path the exercise does not have. ${PATHS}`,
-    examples: ['npx dlab replay vector-clocks --seed 303 --path 0'],
+    more: `Copy the Replay line printed under a failure. Exit 0 if the case passes now, 1 if it fails, 2 for a seed or path the exercise does not have. ${PATHS} A failing simulation case is replayed twice, and dlab says so if the two traces differ.`,
+    examples: ['npx dlab replay vector-clocks --seed 303 --path 0', 'npx dlab replay --file dlab-share-01-vector-clocks.json'],
     maxArgs: 1,
-    run: async (ctx, a, v) =>
-      (await import('./commands/grade.ts')).replay(ctx, a[0], { seed: str(v['seed']), path: str(v['path']), target: str(v['target']), json: v['json'] === true }),
+    run: async (ctx, a, v) => {
+      const file = str(v['file']);
+      if (file !== undefined) {
+        const extra = a[0] ?? (['seed', 'path', 'target'] as const).map((o) => (v[o] === undefined ? undefined : `--${o}`)).find((o) => o !== undefined);
+        if (extra !== undefined) fail(`replay --file takes its exercise, seed and path from the file, so not ${extra}`, `npx dlab replay --file ${file}`);
+        return (await import('./commands/share.ts')).replayFile(ctx, file, { json: v['json'] === true });
+      }
+      return (await import('./commands/grade.ts')).replay(ctx, a[0], { seed: str(v['seed']), path: str(v['path']), target: str(v['target']), json: v['json'] === true });
+    },
+  },
+  share: {
+    summary: 'write your code and its first failure to one file, for anyone to replay offline',
+    args: '[id]',
+    argHelp: [ID_ARG],
+    options: {
+      out: { type: 'string', value: 'FILE', help: 'the file to write (default: dlab-share-<exercise>.json here)' },
+      json: { type: 'boolean', help: 'print {file, id, version, passed, headline, seed, path}' },
+    },
+    more:
+      "The file holds every file of the exercise, the seed and path of the first failure (from your last graded attempt, or by grading now), the dlab version and the verdict's headline. `dlab replay --file FILE` replays it, byte for byte, on any copy of the course.",
+    examples: ['npx dlab share vector-clocks --out case.json', 'npx dlab replay --file case.json'],
+    maxArgs: 1,
+    run: async (ctx, a, v) => (await import('./commands/share.ts')).share(ctx, a[0], { out: str(v['out']), json: v['json'] === true }),
   },
   history: {
     summary: 'check Jepsen or EDN history files for linearizability',

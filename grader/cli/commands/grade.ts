@@ -1,18 +1,17 @@
 // Commands that grade: check (once), watch (on every save), replay (one failing case, in full).
 import { randomInt } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit, fail } from '../../core/errors.ts';
-import { scratchDir, shown } from '../../core/paths.ts';
+import { shown } from '../../core/paths.ts';
 import { grade, headline, planJob, verdictOf, type GradeOptions, type Verdict } from '../../runner/grade.ts';
 import { annotate, classicFor, resemblesOf } from '../../runner/classic.ts';
-import { checksDeterminism, determinismLines, replayCaseOf, replayFailed, runReplay, secondReplay, type Determinism } from '../../runner/determinism.ts';
+import { checksDeterminism, determinismLines, determinismOf, learnerFilesOf, runReplay, secondReplay, type Determinism } from '../../runner/determinism.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
 import { SHARDS } from '../../runner/shards.ts';
 import { parseTarget, type Target } from '../../runner/targets.ts';
-import { replaySeedsFile } from '../../../harness/report.ts';
 import { SEED_STRIDE } from '../../../harness/run-config.ts';
 import type { Files } from '../../store/progress-store.ts';
 import { firstUnfinished, type Context } from '../context.ts';
@@ -108,6 +107,8 @@ export async function check(
   const ex = ctx.exercise(id);
   const t = target(ctx, ex, opts.target);
   const v = await gradeAndRecord(ctx, ex, t, { shards: SHARDS });
+  // A failing simulation case is replayed twice: two different traces mean the code is not deterministic.
+  const det = t.kind === 'exercises' || t.kind === 'path' ? await determinismOf(ex, t, v, ctx.root) : undefined;
   const explore = opts.explore ?? 0;
   const explored: Array<{ seedShift: number; verdict: Verdict }> = [];
   // --explore: more runs on fresh seeds; reported beside the verdict, never recorded as it.
@@ -141,6 +142,8 @@ export async function check(
       tests: v.tests,
       notRun: v.notRun,
       failures: v.failures,
+      ...(resemblesOf(v) === undefined ? {} : { resembles: resemblesOf(v)!.mutant }),
+      ...(det === undefined ? {} : { determinism: det }),
     };
     if (explored.length > 0) {
       json['explore'] = explored.map((e) => ({ seedShift: e.seedShift, passed: e.verdict.passed, failures: e.verdict.failures }));
@@ -149,6 +152,7 @@ export async function check(
     line(io.stdout, JSON.stringify(json, null, 2));
   } else {
     line(io.stdout, renderVerdict(v, io));
+    if (det !== undefined && !det.deterministic) line(io.stdout, `\n${determinismLines(det).join('\n')}`);
     // Only the families that failed, in full; the rest as one line.
     for (const e of explored.filter((x) => !x.verdict.passed)) {
       line(io.stdout, `\n${paint(io).dim(`explore (seed shift ${e.seedShift}):`)}`);
@@ -166,14 +170,6 @@ export async function check(
   return v.passed && explored.every((e) => e.verdict.passed) ? 0 : 1;
 }
 
-const readIfThere = (p: string): string | undefined => {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-
 /** "a, b and c" */
 function andList(xs: readonly string[]): string {
   return xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`;
@@ -187,10 +183,17 @@ function andList(xs: readonly string[]): string {
 export async function replay(
   ctx: Context,
   id: string | undefined,
-  opts: { seed: string | undefined; path?: string | undefined; target?: string | undefined; json?: boolean },
+  opts: {
+    seed: string | undefined;
+    path?: string | undefined;
+    target?: string | undefined;
+    json?: boolean;
+    /** Grade this exercise (a shared case's code in a scratch folder: share.ts) instead of looking up `id`. */
+    exercise?: Exercise;
+  },
 ): Promise<number> {
   const copy = `copy the Replay line printed under a failure by \`npx dlab check${id === undefined ? '' : ` ${id}`}\``;
-  if (id === undefined) fail('bad-usage', 'replay needs an exercise id', 'npx dlab replay <id> --seed S [--path P]');
+  if (id === undefined && opts.exercise === undefined) fail('bad-usage', 'replay needs an exercise id', 'npx dlab replay <id> --seed S [--path P], or npx dlab replay --file F');
   if (opts.seed === undefined) fail('bad-usage', 'replay needs --seed S, the seed from a failure report', copy);
   // Seeds are what the failure report printed: whole numbers from 0 (a property's fixed seed, or that plus a
   // multiple of 65536 for another seed family).
@@ -201,30 +204,31 @@ export async function replay(
     fail('bad-usage', `--path takes the path a failure report printed (numbers joined by ':', like 0:1:3), not '${opts.path}'`, copy);
   }
   const seed = Number(opts.seed);
-  const ex = ctx.exercise(id);
-  const t = target(ctx, ex, opts.target);
+  const ex = opts.exercise ?? ctx.exercise(id);
+  const t = opts.exercise !== undefined ? ({ kind: 'exercises' } as const) : target(ctx, ex, opts.target);
   const again = `npx dlab replay ${ex.id} --seed ${seed}${opts.target === undefined ? '' : ` --target ${opts.target}`}`;
-  const dir = join(scratchDir(ctx.root), 'replay');
-  mkdirSync(dir, { recursive: true });
-  const out = join(dir, `${process.pid}.txt`);
-  const seedsOut = replaySeedsFile(out);
-  rmSync(out, { force: true });
-  rmSync(seedsOut, { force: true });
-  let report: string | undefined;
-  let bases: number[];
-  let v: Verdict;
+  // One worker, kept for a second replay of a failing simulation case (the determinism check, determinism.ts).
+  const session = new GradingSession({ root: ctx.root, maxWorkers: 1 });
   try {
-    // Every test runs (no stopping at the first failure): the property that owns the seed may come after a
-    // hand-written scenario that fails.
-    const r = await grade(ex, t, { replay: { seed, path: opts.path, out }, all: true }, ctx.root);
-    if (!r.ok) throw new DlabExit(r.error);
-    v = r.value;
-    report = readIfThere(out);
-    bases = [...new Set((readIfThere(seedsOut) ?? '').split('\n').filter((l) => l !== '').map(Number))].sort((a, b) => a - b);
+    return await replayIn(ctx, session, ex, t, { seed, path: opts.path, json: opts.json === true, copy, again });
   } finally {
-    rmSync(out, { force: true });
-    rmSync(seedsOut, { force: true });
+    session.close();
   }
+}
+
+async function replayIn(
+  ctx: Context,
+  session: GradingSession,
+  ex: Exercise,
+  t: Target,
+  opts: { seed: number; path: string | undefined; json: boolean; copy: string; again: string },
+): Promise<number> {
+  const { seed, copy, again } = opts;
+  // Every test runs (no stopping at the first failure): the property that owns the seed may come after a
+  // hand-written scenario that fails.
+  const first = await runReplay(session, ex, t, { seed, path: opts.path }, ctx.root, { all: true });
+  if (!first.ok) throw new DlabExit(first.error);
+  const { verdict: v, report, bases } = first.value;
   // fast-check's own words for a path that leads to no case of this seed.
   if (v.failures.some((f) => /Unable to replay, got (wrong|invalid) path=/.test(f.message))) {
     fail('bad-usage', `seed ${seed} of ${ex.id} has no case at path ${opts.path}`, `copy the whole Replay line of the failure, or replay the seed from its first case: ${again}`);
@@ -242,11 +246,20 @@ export async function replay(
       ? `seed ${seed} was not replayed: no property that ran owns it (${bases.length === 0 ? 'none ran' : `their seeds are ${andList(bases.map(String))}`}); the tests below failed before reaching their property, if they have one:\n\n`
       : '';
   const text = report ?? why + renderVerdict({ ...v, durationMs: 0 }, { color: false }, { showAll: true }) + '\n';
+  // A simulation case that fails is replayed a second time, sharing the first replay's module: the same
+  // command must print the same bytes every time.
+  let det: Determinism | undefined;
+  if (!passed && report !== undefined && checksDeterminism(ex)) {
+    const d = await secondReplay(session, ex, t, { seed, path: opts.path }, ctx.root, first.value, { all: true, gradedFailed: false, files: learnerFilesOf(ex, t, ctx.root, first.value) });
+    if (d.ok) det = d.value;
+  }
   const { io } = ctx;
-  if (opts.json === true) {
-    line(io.stdout, JSON.stringify({ id: ex.id, target: v.target, seed, path: opts.path ?? null, passed, report: text }, null, 2));
+  if (opts.json) {
+    const json = { id: ex.id, target: v.target, seed, path: opts.path ?? null, passed, report: text, ...(det === undefined ? {} : { determinism: det }) };
+    line(io.stdout, JSON.stringify(json, null, 2));
   } else {
     io.stdout.write(text);
+    if (det !== undefined && !det.deterministic) line(io.stdout, `\n${determinismLines(det).join('\n')}`);
   }
   return passed ? 0 : 1;
 }

@@ -9,6 +9,7 @@ import { compareExportTypes } from '../../core/export-types.ts';
 import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/grade.ts';
 import type { Job, JobOutcome } from '../../runner/protocol.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
+import { saveSignatures } from '../../runner/classic.ts';
 import { VerdictCache } from '../../runner/verdict-cache.ts';
 import { committedStub, mutantTarget } from '../../runner/targets.ts';
 import type { Context } from '../context.ts';
@@ -150,6 +151,8 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     const mine = planned.filter((x) => x.ex === ex);
     const verdicts = mine.map((x) => ({ role: x.role, plan: x.plan, v: verdictOf(x.plan, outcomes.get(x.plan.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root), tag: x.plan.job.env['DLAB_SEED_SHIFT'] }));
     const list = problems.get(ex.id)!;
+    // Every mutant's verdict is in hand: keep their failure signatures for check's "classic mistake" line.
+    saveSignatures(ex, ctx.root, new Map(verdicts.flatMap((x) => (typeof x.role === 'object' ? [[x.role.mutant, x.v] as const] : []))));
     list.push(...(typeProblems.get(ex.id) ?? []));
     const sol = verdicts.filter((x) => x.role === 'solution');
     for (const s of sol) if (!s.v.passed) list.push(`the solution fails${s.tag === '0' ? '' : ` on seed shift ${s.tag} (a flaky test?)`}: ${describe(s.v)}`);
