@@ -16,6 +16,12 @@ export interface SidecarOptions {
   readonly redirectHttpPort?: number;
   /** The oldest TLS version to accept (default TLSv1.2). */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * How long the app may stay silent, in ms: no byte of its answer for this long and the sidecar gives up
+   * (504 before the response head, a cut client connection after it). The grader always sets it; without
+   * it, use a generous default of your own (the reference waits 30 s).
+   */
+  readonly upstreamTimeoutMs?: number;
 }
 
 export interface Sidecar {
@@ -37,8 +43,12 @@ export const HOP_BY_HOP: readonly string[] = ['connection', 'keep-alive', 'proxy
  * - Add `X-Forwarded-Proto: https` (replacing any the client sent) and append the client's address to
  *   `X-Forwarded-For`.
  * - Pass the app's status, end-to-end headers and body back, as a stream.
- * - Drop hop-by-hop headers both ways: HOP_BY_HOP and every header the Connection header names.
- * - The app is down: 502. The client hangs up: destroy the upstream request.
+ * - Drop hop-by-hop headers both ways: HOP_BY_HOP and every header any Connection line names. A header on
+ *   several lines may be forwarded line by line or combined into one (values joined by ", ", in order);
+ *   Set-Cookie never combined.
+ * - The app is down or hangs up before answering: 502. The app is silent for upstreamTimeoutMs: 504 before the
+ *   response head; after it, cut the client's connection. The app dies mid-response: cut the client's
+ *   connection too (a short body must never look complete). The client hangs up: destroy the upstream request.
  * - requireClientCert: verify client certificates against clientCa during the handshake.
  * - redirectHttpPort: a plain HTTP server answering 301 to `https://<host>:<tls port><same target>`.
  * - close(): stop both servers, close their connections, and destroy your upstream connections.

@@ -40,10 +40,38 @@ export async function startRotatingTlsServer(o: RotatingServerOptions): Promise<
   throw new Error(`TODO: implement startRotatingTlsServer (port ${o.port})`);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Following a mounted Secret volume
+
+/** The file names of a Kubernetes TLS Secret (type kubernetes.io/tls) in its mounted volume. */
+export const CERT_FILE = 'tls.crt';
+export const KEY_FILE = 'tls.key';
+
+export interface SecretWatch {
+  /** Stops watching: no rotation happens after this resolves. */
+  close(): Promise<void>;
+}
+
+/**
+ * Keeps `server` serving the key and certificate of the Secret volume mounted at `dir` (files CERT_FILE and
+ * KEY_FILE, updated the way the kubelet updates them: see the lesson). Resolves once the pair in the volume
+ * now is installed; after that, every update of the volume is installed within 1 s. A pair whose key does
+ * not match its certificate is not installed: the server keeps serving the current one.
+ */
+export async function watchSecretVolume(dir: string, server: Pick<RotatingServer, 'rotate'>): Promise<SecretWatch> {
+  // TODO: read both files and rotate to them now; then call the same reload on every change of the volume,
+  //       as the kubelet makes it (the lesson says which path changes, and which never does).
+  // TODO: close() stops for good: nothing may keep the process alive or rotate afterwards.
+  throw new Error(`TODO: implement watchSecretVolume(${dir}) (server ${typeof server.rotate})`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// API keys
+
 /**
  * API keys (or HMAC secrets) with rotation. One secret is current; every secret that a rotation replaced
- * stays valid until its own deadline (`now + overlapMs` at that rotation); a revoked secret is never
- * valid again. Times are milliseconds on one clock, never decreasing.
+ * stays valid until its own deadline (`now + overlapMs` at the rotation that last replaced it); a revoked
+ * secret is never valid again, even if it is issued again. Times are milliseconds on one clock, never decreasing.
  */
 export class CredentialSet {
   constructor(initial: string) {

@@ -107,9 +107,9 @@ export interface GatewayOptions {
   readonly registry: ServiceRegistry;
   /** The services the gateway exposes, by name, each with the translator for its format. */
   readonly translators: Readonly<Record<string, Translator>>;
-  /** How long an instance that failed is skipped (default 5000 ms). */
+  /** How long an instance that failed is skipped, in ms (default 5000; 0: never skipped). */
   readonly ejectMs?: number;
-  /** How long to wait for an instance's answer (default 2000 ms). */
+  /** How long one attempt waits for an instance's complete answer, in ms (default 2000). */
   readonly upstreamTimeoutMs?: number;
 }
 
@@ -118,18 +118,30 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** A request goes to at most this many instances (the first try and two retries), each a different one. */
+export const MAX_ATTEMPTS = 3;
+/** Retries in flight at once may not exceed this percentage of the requests in progress... */
+export const RETRY_BUDGET_PERCENT = 20;
+/** ...or this many, whichever is larger. */
+export const MIN_RETRY_CONCURRENCY = 3;
+
 /**
  * Starts the gateway on 127.0.0.1:
  *
  * - `/svc/<name>/<rest>` goes to a live instance of <name> as `/<rest>` (query kept); a name not in
  *   `translators` is a 404, a name with no live instance a 503.
  * - Spread requests over the live instances (round robin, or least outstanding with a rotating tie-break).
- * - An instance that refuses, times out or answers 5xx is skipped for `ejectMs`; a GET (any idempotent
- *   method) is retried on the next instance. A POST is retried only if it never left (connection refused).
+ * - An instance that refuses, resets, times out or answers 5xx is skipped for `ejectMs` (unless every live
+ *   instance is skipped: then all are tried).
+ * - An idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) that failed is retried on the next instance, up to
+ *   MAX_ATTEMPTS in all; any other method only if it never left (connection refused). A retry is sent only
+ *   while the retries in flight are fewer than max(MIN_RETRY_CONCURRENCY, floor(RETRY_BUDGET_PERCENT% of the
+ *   requests in progress)); "in progress" means received by the gateway and not yet answered.
+ * - When no answer came: 504 if the last attempt timed out, 502 otherwise; a 5xx answer is passed on.
  * - Bodies are translated with the service's translator, both ways; the service always gets its format.
  */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   // TODO: http.createServer on 127.0.0.1:o.port; an http.Agent of your own for instance requests (destroy
-  //       it in close()); a time-out on every instance request.
+  //       it in close()); a deadline on every attempt that also closes the attempt's connection.
   throw new Error(`TODO: implement startGateway (${Object.keys(o.translators).join(', ')})`);
 }

@@ -42,6 +42,7 @@ export interface ShardHit {
   readonly prefix?: string;
   /** The value a PUT carried. */
   readonly value?: string;
+  /** The status answered (0: none, the shard hangs on this key). */
   readonly status: number;
   /** Whether it changed the shard's data (a PUT or DELETE answered 204). */
   readonly applied: boolean;
@@ -64,6 +65,8 @@ export interface KvShard {
   jitter: ((n: number) => number) | undefined;
   /** Never answer scans (they stay open until close), to test scatter time-outs. */
   hangScans: boolean;
+  /** Never answer single-key requests for these keys (recorded with status 0), to test request time-outs. */
+  readonly hangKeys: Set<string>;
   /** Called with every request the shard answers (for `dlab run`'s log). */
   onHit: ((h: ShardHit) => void) | undefined;
   openSockets(): number;
@@ -115,6 +118,10 @@ export async function startKvShard(name: string): Promise<KvShard> {
       answer(res, 400, 'bad key encoding');
       return;
     }
+    if (shard.hangKeys.has(key)) {
+      record({ method, key, status: 0, applied: false });
+      return; // stays open until the router gives up or the shard closes
+    }
     const m = moved.get(partitionOf(key, shard.partitions));
     if (m !== undefined) {
       record({ method, key, status: 421, applied: false });
@@ -159,6 +166,9 @@ export async function startKvShard(name: string): Promise<KvShard> {
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  // Idle keep-alive connections stay open far longer than a test file runs, so that a proxy's pooled
+  // connection is never closed by the server just as the proxy reuses it (a race no verdict should hang on).
+  server.keepAliveTimeout = 120_000;
   const tracked = await listenTracked(server);
   const shard: KvShard = {
     name,
@@ -171,6 +181,7 @@ export async function startKvShard(name: string): Promise<KvShard> {
     delayMs: 0,
     jitter: undefined,
     hangScans: false,
+    hangKeys: new Set<string>(),
     onHit: undefined,
     openSockets: tracked.openSockets,
     inFlight: tracked.inFlight,
@@ -181,6 +192,7 @@ export async function startKvShard(name: string): Promise<KvShard> {
       shard.delayMs = 0;
       shard.jitter = undefined;
       shard.hangScans = false;
+      shard.hangKeys.clear();
     },
     async close() {
       for (const t of timers) clearTimeout(t);

