@@ -96,6 +96,11 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'retransmit-once': 'a frame is resent once, and never again if that copy is lost too',
           'one-counter-for-all-peers': 'one sequence counter is shared by every peer, so each peer sees gaps that never fill',
           'ack-what-arrived': 'the ack names the frame that just arrived, not the last one delivered in order',
+          'retransmit-too-slowly': 'the retransmit timer waits longer than the 100 ms the lesson allows',
+          'resend-backlog-every-tick': 'every tick resends the whole backlog, a retransmission storm while the peer is cut off',
+          'resend-on-every-ack': 'every ack resends everything still unacknowledged, so acks breed more frames',
+          'undefined-payload-stalls': 'an undefined payload in the reorder buffer is taken for a missing frame, so delivery stalls',
+          'dedup-by-value': 'a payload equal to the one before it is taken for a duplicate',
         },
       },
       {
@@ -132,6 +137,12 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'node-ids-by-locale',
           'counter-wraps-at-32-bits',
         ],
+        mutantNotes: {
+          'advertises-every-100-ms': 'clock adverts go out less often than every 50 ms, so events become stable late',
+          'advertises-every-5-ms': 'clock adverts go out every few milliseconds, far more traffic than stability needs',
+          'node-ids-by-locale': "equal counters are ordered by the locale's collation of node ids, not as plain strings",
+          'counter-wraps-at-32-bits': 'the counter is kept in 32 bits and wraps to a negative number past 2^31 - 1',
+        },
       },
       {
         slug: '02-fencing-stale-leaders',
@@ -372,6 +383,9 @@ export const CATALOGUE: readonly ChapterEntry[] = [
             'so the receive is strictly after the send.',
         ],
         mutants: ['compare-by-sum', 'receive-without-tick', 'missing-entry-undefined', 'counter-wraps-at-32-bits'],
+        mutantNotes: {
+          'counter-wraps-at-32-bits': 'a counter is kept in 32 bits and wraps to a negative number past 2^31 - 1',
+        },
       },
     ],
   },

@@ -7,12 +7,19 @@ export type Frame<P = unknown> =
   | { readonly kind: 'data'; readonly seq: number; readonly payload: P }
   | { readonly kind: 'ack'; readonly upTo: number };
 
-/** How long a frame may stay unacknowledged before it is sent again (the lesson allows up to 100 ms). */
+/** How long the link waits for an ack before it sends again (the lesson allows up to 100 ms). */
 const RETRANSMIT_MS = 30;
 
 /**
  * Delivers every payload handed to `sendReliable(to, p)` to `to`'s `deliver` exactly once, in the order
  * it was sent, however the network misbehaves, as long as it eventually heals.
+ *
+ * The rules the grader measures (the lesson has them all):
+ * - payloads are opaque: '', 0, null, undefined and the same value twice in a row are ordinary payloads;
+ * - while a peer has not acknowledged everything, send it something at least every 100 ms;
+ * - no storm: every frame to a peer is paid for by a payload handed over for it (once each), by a frame
+ *   received from it in the last 100 ms, or from an allowance of 8 frames per 100 ms;
+ * - on a perfect network a payload is delivered within 10 ms of its hand-over, and an idle link is quiet.
  */
 export class ReliableLink<P> implements Proc<Frame<P>> {
   private ctx!: Ctx<Frame<P>>;
@@ -44,7 +51,8 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
   }
 
   onTimer(tag: string): void {
-    // TODO: resend every unacknowledged frame to the peer named in `tag`, and arm the timer again.
+    // TODO: resend to the peer named in `tag` (not the whole backlog: see the rules above), and arm the
+    // timer again while something is still unacknowledged.
     void tag;
     void RETRANSMIT_MS;
     void this.ctx;

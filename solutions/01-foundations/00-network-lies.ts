@@ -6,8 +6,14 @@ export type Frame<P = unknown> =
   | { readonly kind: 'data'; readonly seq: number; readonly payload: P }
   | { readonly kind: 'ack'; readonly upTo: number };
 
-/** How long a frame may stay unacknowledged before it is sent again (the lesson allows up to 100 ms). */
+/** How long the link waits for an ack before it sends again (the lesson allows up to 100 ms). */
 const RETRANSMIT_MS = 30;
+
+/** A frame waiting for its ack, and when it last went out (this node's monotonic clock). */
+interface Waiting<P> {
+  readonly payload: P;
+  sentAt: number;
+}
 
 /**
  * Delivers every payload handed to `sendReliable(to, p)` to `to`'s `deliver` exactly once, in the order
@@ -17,7 +23,7 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
   private ctx!: Ctx<Frame<P>>;
   // Sender side, per peer. Sequence numbers are per link: the receiver must see 1, 2, 3, ... with no gaps.
   private readonly lastSeq = new Map<NodeId, number>();
-  private readonly unacked = new Map<NodeId, Map<number, P>>();
+  private readonly unacked = new Map<NodeId, Map<number, Waiting<P>>>();
   private readonly timers = new Map<NodeId, number>();
   // Receiver side, per peer: everything up to `delivered` went to the application, in order.
   private readonly delivered = new Map<NodeId, number>();
@@ -33,7 +39,7 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
     const seq = (this.lastSeq.get(to) ?? 0) + 1;
     this.lastSeq.set(to, seq);
     // Keep the payload until the peer acknowledges it: the first copy may never arrive.
-    this.pending(to).set(seq, p);
+    this.pending(to).set(seq, { payload: p, sentAt: this.ctx.monoNow() });
     this.ctx.send(to, { kind: 'data', seq, payload: p });
     this.arm(to);
   }
@@ -41,9 +47,21 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
   onMessage(from: NodeId, frame: Frame<P>): void {
     if (frame.kind === 'ack') {
       const pending = this.pending(from);
-      for (const seq of pending.keys()) if (seq <= frame.upTo) pending.delete(seq);
+      let moved = false;
+      for (const seq of pending.keys()) {
+        if (seq <= frame.upTo) {
+          pending.delete(seq);
+          moved = true;
+        }
+      }
       // Nothing left to resend: stop the timer, so an idle link goes quiet.
       if (pending.size === 0) this.disarm(from);
+      // The ack moved forward but stopped short: the peer now waits for the next frame. If that one went
+      // out longer than a retransmit interval ago, it was most likely lost: resend it now rather than at
+      // the next tick. After a partition heals, this recovers a backlog at one round trip per lost frame.
+      // Only an ack that moves counts (one frame per ack, like TCP's partial acks): a duplicate ack says
+      // nothing new, and answering every ack with the backlog is a storm.
+      else if (moved) this.resendOldest(from, RETRANSMIT_MS);
       return;
     }
     const done = this.delivered.get(from) ?? 0;
@@ -74,11 +92,27 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
   onTimer(tag: string): void {
     const peer = tag.slice('retransmit:'.length);
     this.timers.delete(peer);
-    const pending = this.pending(peer);
-    if (pending.size === 0) return;
-    for (const [seq, payload] of pending) this.ctx.send(peer, { kind: 'data', seq, payload });
     // Re-arm after every retry: a retransmission can be lost too.
-    this.arm(peer);
+    if (this.resendOldest(peer, 0)) this.arm(peer);
+  }
+
+  /**
+   * Resends the oldest unacknowledged frame, if it last went out at least `olderThan` ms ago; false when
+   * nothing waits. Only the oldest (a Map iterates in insertion order, so in seq order): the cumulative
+   * ack says the peer lacks exactly that one (or its ack was lost), and the frames behind it wait in the
+   * peer's reorder buffer until it arrives. Resending the whole backlog on every tick would multiply the
+   * traffic by the backlog while the peer is cut off: a retransmission storm.
+   */
+  private resendOldest(peer: NodeId, olderThan: number): boolean {
+    const oldest = this.pending(peer).entries().next();
+    if (oldest.done === true) return false;
+    const [seq, w] = oldest.value;
+    const now = this.ctx.monoNow();
+    if (now - w.sentAt >= olderThan) {
+      w.sentAt = now;
+      this.ctx.send(peer, { kind: 'data', seq, payload: w.payload });
+    }
+    return true;
   }
 
   private arm(peer: NodeId): void {
@@ -91,7 +125,7 @@ export class ReliableLink<P> implements Proc<Frame<P>> {
     this.timers.delete(peer);
   }
 
-  private pending(peer: NodeId): Map<number, P> {
+  private pending(peer: NodeId): Map<number, Waiting<P>> {
     let m = this.unacked.get(peer);
     if (m === undefined) this.unacked.set(peer, (m = new Map()));
     return m;

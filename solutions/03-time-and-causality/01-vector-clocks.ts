@@ -3,7 +3,10 @@
 export type NodeId = string;
 export type EventId = string;
 
-/** A vector clock. A node missing from the record has counter 0. Clocks are values: never mutate one. */
+/**
+ * A vector clock. A node missing from the record has counter 0. Clocks are values: never mutate one.
+ * Counters are plain numbers and may be large (past 2^31, up to Number.MAX_SAFE_INTEGER).
+ */
 export type VC = Readonly<Record<NodeId, number>>;
 
 export type Order = 'before' | 'after' | 'equal' | 'concurrent';

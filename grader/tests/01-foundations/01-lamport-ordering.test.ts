@@ -12,6 +12,12 @@ const EVENTS_PER_CLIENT = 10;
 const HORIZON = 700;
 /** 10× the longest heartbeat interval the lesson allows (50 ms). */
 const SETTLE = 500;
+/** The lesson's rule: every node advertises its clock to every peer at least this often. */
+const ADVERT_MS = 50;
+/** On a network without faults: one message takes at most 5 ms each way, so an event is stable everywhere this soon. */
+const STABLE_WITHIN_MS = ADVERT_MS + 2 * 5;
+/** On a network without faults: messages per second of run, all nodes, acks included (3× the reference's ~400). */
+const MAX_MSGS_PER_SEC = 1200;
 
 // ---- the grader's own view of timestamps (it never uses the learner's compareTs in the simulations) ----
 
@@ -23,7 +29,14 @@ const nth = (n: number): string => `${n}${n % 10 === 1 && n !== 11 ? 'st' : n % 
 
 // ---- unit properties of compareTs and LamportClock ----
 
-const tsArb = fc.record({ c: fc.nat({ max: 6 }), node: fc.constantFrom('a', 'b', 'c') });
+/** Node ids compare as plain strings (JavaScript's <): 'B' < 'a', 'a' < 'aa', '10' < '9'. */
+const NODE_IDS = ['a', 'b', 'c', 'B', 'aa', '10', '9'];
+/** Counters: small ones (so that ties are common), and the edges of 32-bit and of exact doubles. */
+const counterArb = fc.oneof(
+  { weight: 4, arbitrary: fc.nat({ max: 6 }) },
+  { weight: 1, arbitrary: fc.constantFrom(2 ** 31 - 1, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER) },
+);
+const tsArb = fc.record({ c: counterArb, node: fc.constantFrom(...NODE_IDS) });
 
 /** A clock's life: local events, sends, and receipts of timestamps from elsewhere. */
 type ClockOp = { op: 'tick' } | { op: 'send' } | { op: 'recv'; r: Ts };
@@ -88,9 +101,16 @@ interface Made {
   readonly finish: (sim: Sim<Node>) => string | undefined;
 }
 
+/**
+ * Worlds whose seed is a multiple of 8 run in lockstep: in each round every client appends at the same
+ * instant, each at a different node, so concurrent events with equal counters are the rule, not the exception.
+ */
+const lockstep = (c: SimCase): boolean => c.seed % 8 === 0;
+
 function makeWorld(c: SimCase, onEnd?: (rec: Recorded) => void): Made {
   const rec: Recorded = { appended: [], byId: new Map(), broken: undefined, final: undefined };
   const rng = new Rng(c.seed).split('workload');
+  const rounds = lockstep(c) ? Array.from({ length: EVENTS_PER_CLIENT }, () => rng.int(8, 50)) : undefined;
   const lastAt = new Map<string, Appended>();
   let n = 0;
 
@@ -98,7 +118,7 @@ function makeWorld(c: SimCase, onEnd?: (rec: Recorded) => void): Made {
     // Clients reach only nodes that are running: a paused process answers nobody.
     const live = NODES.filter((id) => sim.node(id).up && !sim.node(id).paused);
     if (live.length === 0) return undefined;
-    const node = live[rng.int(0, live.length - 1)] as string;
+    const node = (rounds !== undefined ? live[(client + k) % live.length] : live[rng.int(0, live.length - 1)]) as string;
     const id = `e${++n}`;
     const cl = `c${client}`;
     const before = sim.asNode(node, (p) => p.replay()) ?? [];
@@ -163,7 +183,7 @@ function makeWorld(c: SimCase, onEnd?: (rec: Recorded) => void): Made {
         const cl = sim.clients[i]!;
         let last: Appended | undefined;
         for (let k = 1; k <= EVENTS_PER_CLIENT; k++) {
-          await cl.sleep(rng.int(8, 50));
+          await cl.sleep(rounds !== undefined ? (rounds[k - 1] ?? 8) : rng.int(8, 50));
           let a: Appended | undefined;
           await cl.invoke({ f: 'append', value: `${cl.id}:${k}` }, () => {
             a = appendOne(sim, i, k, last);
@@ -224,6 +244,12 @@ const FAULTS = faultSchedule({
   bounds: { lossPct: 30, dupPct: 30, reorderPct: 50, reorderMs: 150, pauseMs: 300, skewMs: 10_000, stepMs: 5_000, driftPpm: 50_000 },
 });
 
+/** Clocks that run 5 % fast on a and 5 % slow on c (timers too). */
+const DRIFT: FaultEvent[] = [
+  { at: 0, code: 'DR', node: 'a', ppm: 50_000 },
+  { at: 0, code: 'DR', node: 'c', ppm: -50_000 },
+];
+
 /** Wall-clock skew and a backwards step: timestamps taken from the wall clock come out in the wrong order. */
 const SKEWED: FaultEvent[] = [
   { at: 0, code: 'SK', node: 'a', offsetMs: 4000 },
@@ -234,14 +260,25 @@ const SKEWED: FaultEvent[] = [
 describe('01-foundations/01-lamport-ordering', () => {
   it('compareTs orders timestamps by counter, then by node id', () => {
     checkProperty(
-      'compareTs(a, b) is -1 when a.c < b.c, 1 when a.c > b.c, and for equal counters compares the node ids (0 only for the same counter and node)',
+      "compareTs(a, b) is -1 when a.c < b.c, 1 when a.c > b.c, and for equal counters compares the node ids as strings (JavaScript's <); 0 only for the same counter and node",
       [tsArb, tsArb],
       (a, b) => {
         const want = a.c !== b.c ? (a.c < b.c ? -1 : 1) : a.node === b.node ? 0 : a.node < b.node ? -1 : 1;
         const got = compareTs(a, b);
         if (got !== want) throw new Error(`compareTs(${fmt(a)}, ${fmt(b)}) = ${JSON.stringify(got)}, expected ${want}`);
       },
-      { seed: 1101, examples: [[{ c: 1, node: 'b' }, { c: 2, node: 'a' }], [{ c: 3, node: 'a' }, { c: 3, node: 'b' }], [{ c: 2, node: 'c' }, { c: 2, node: 'c' }]] },
+      {
+        seed: 1101,
+        examples: [
+          [{ c: 1, node: 'b' }, { c: 2, node: 'a' }],
+          [{ c: 3, node: 'a' }, { c: 3, node: 'b' }],
+          [{ c: 2, node: 'c' }, { c: 2, node: 'c' }],
+          [{ c: 4, node: 'a' }, { c: 4, node: 'B' }],
+          [{ c: 4, node: '9' }, { c: 4, node: '10' }],
+          [{ c: 2 ** 31, node: 'a' }, { c: 2 ** 31 - 1, node: 'b' }],
+          [{ c: Number.MAX_SAFE_INTEGER, node: 'a' }, { c: Number.MAX_SAFE_INTEGER - 1, node: 'a' }],
+        ],
+      },
     );
   });
 
@@ -270,6 +307,11 @@ describe('01-foundations/01-lamport-ordering', () => {
           [[{ op: 'recv', r: { c: 5, node: 'a' } }]],
           [[{ op: 'tick' }, { op: 'tick' }, { op: 'tick' }, { op: 'recv', r: { c: 1, node: 'a' } }]],
           [[{ op: 'send' }, { op: 'recv', r: { c: 1, node: 'c' } }, { op: 'tick' }]],
+          // Receiving a timestamp equal to our own counter: the receive must still come after it.
+          [[{ op: 'tick' }, { op: 'tick' }, { op: 'recv', r: { c: 2, node: 'a' } }]],
+          // Past 32 bits, and up to the largest exact integer: no bit tricks, no overflow.
+          [[{ op: 'recv', r: { c: 2 ** 31 - 1, node: 'a' } }, { op: 'tick' }, { op: 'send' }]],
+          [[{ op: 'recv', r: { c: Number.MAX_SAFE_INTEGER - 3, node: 'c' } }, { op: 'tick' }, { op: 'send' }]],
         ],
       },
     );
@@ -298,6 +340,12 @@ describe('01-foundations/01-lamport-ordering', () => {
         { seed: 3, schedule: [{ at: 0, code: 'AP', from: 'a', to: 'b' }, { at: 0, code: 'AP', from: 'c', to: 'b' }] },
         // A long pause: a node falls far behind the others' clocks, then catches up.
         { seed: 4, schedule: [{ at: 100, code: 'G', node: 'a', ms: 300 }] },
+        // Lockstep: every client appends at the same instant at another node; counters tie all the time.
+        { seed: 16, schedule: [] },
+        // Loss, duplication, and clocks running 5 % fast and slow.
+        { seed: 17, schedule: [{ at: 0, code: 'L', pct: 30 }] },
+        { seed: 18, schedule: [{ at: 0, code: 'D', pct: 30 }] },
+        { seed: 19, schedule: DRIFT },
       ],
     });
   });
@@ -380,6 +428,75 @@ describe('01-foundations/01-lamport-ordering', () => {
         { seed: 7, schedule: [{ at: 200, code: 'G', node: 'b', ms: 250 }] },
         // a never hears from b until the heal: a peer that has said nothing yet holds everything back.
         { seed: 9, schedule: [{ at: 0, code: 'AP', from: 'b', to: 'a' }] },
+        { seed: 24, schedule: [] },
+        { seed: 25, schedule: [{ at: 0, code: 'L', pct: 30 }] },
+        { seed: 26, schedule: [{ at: 0, code: 'D', pct: 30 }, { at: 0, code: 'R', pct: 50, maxMs: 150 }] },
+        { seed: 27, schedule: DRIFT },
+      ],
+    });
+  });
+
+  it('clocks are advertised at least every 50 ms: on a calm network every event is stable everywhere within 60 ms', async () => {
+    await simProperty({
+      property:
+        `on a network without faults, every event is in every node's stableReplay() within ${STABLE_WITHIN_MS} ms of its append ` +
+        `(each node advertises its clock to every peer at least every ${ADVERT_MS} ms, and a message takes at most 5 ms), ` +
+        `and the nodes send at most ${MAX_MSGS_PER_SEC} messages per second`,
+      seed: 1106,
+      world: (c): World<Node> => {
+        const w = makeWorld(c);
+        const stable = new Map<string, Set<string>>(NODES.map((n) => [n, new Set<string>()]));
+        /** Appended events not yet stable everywhere, oldest first. */
+        let waiting: Appended[] = [];
+        let seen = 0;
+        let appended = 0;
+        return {
+          ...w.world,
+          invariant: (sim) => {
+            if (w.rec.broken !== undefined) return w.rec.broken;
+            waiting.push(...w.rec.appended.slice(appended));
+            appended = w.rec.appended.length;
+            const touched = new Set<string>();
+            const end = sim.trace.length;
+            for (let i = Math.max(seen, sim.trace.first); i < end; i++) {
+              const e = sim.trace.at(i);
+              if (e === undefined || e.kind === 'send' || e.kind === 'drop') continue;
+              if (e.node !== undefined && NODES.includes(e.node)) touched.add(e.node);
+              else for (const n of NODES) touched.add(n);
+            }
+            seen = end;
+            for (const node of touched) {
+              const got = sim.asNode(node, (p) => p.stableReplay());
+              const set = stable.get(node)!;
+              if (!Array.isArray(got) || got.length === set.size) continue;
+              for (const e of got as StoredEvent[]) if (typeof e?.event?.id === 'string') set.add(e.event.id);
+            }
+            waiting = waiting.filter((a) => NODES.some((n) => !stable.get(n)!.has(a.id)));
+            const late = waiting[0];
+            const budget = MAX_MSGS_PER_SEC * ((HORIZON + SETTLE) / 1000);
+            if (sim.stats.sent > budget) {
+              return (
+                `the nodes sent ${sim.stats.sent} messages by t=${sim.now} ms, more than the ${budget} allowed for the whole run (${MAX_MSGS_PER_SEC} a second, ` +
+                `3× the reference, acks included): a clock advert every ${ADVERT_MS} ms is enough`
+              );
+            }
+            if (late !== undefined && sim.now > late.at + STABLE_WITHIN_MS + 1e-6) {
+              const where = NODES.filter((n) => !stable.get(n)!.has(late.id));
+              return (
+                `${show(late)} was appended at t=${late.at} ms, and at t=${sim.now} ms it is still not in ${where.map((n) => `${n}.stableReplay()`).join(' or ')}: ` +
+                `on a network without faults every event is stable everywhere within ${STABLE_WITHIN_MS} ms (does every node advertise its clock to every peer at least every ${ADVERT_MS} ms, even when idle?)`
+              );
+            }
+            return undefined;
+          },
+        };
+      },
+      horizonMs: HORIZON,
+      settleMs: SETTLE,
+      runs: 20,
+      killers: [
+        { seed: 32, schedule: [] },
+        { seed: 33, schedule: [] },
       ],
     });
   });

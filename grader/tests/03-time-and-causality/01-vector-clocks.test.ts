@@ -21,9 +21,14 @@ function oracle(a: VC, b: VC): Order {
   return lt && gt ? 'concurrent' : lt ? 'before' : gt ? 'after' : 'equal';
 }
 
+/** The edges of 32-bit integers and of exact doubles: counters are plain numbers, however large. */
+const BIG = [2 ** 31 - 1, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER - 1] as const;
+/** Counters: mostly small (so that equal entries are common), sometimes at the edges above. */
+const counterArb = fc.oneof({ weight: 5, arbitrary: fc.nat({ max: 4 }) }, { weight: 1, arbitrary: fc.constantFrom(...BIG) });
+
 /** Clocks over a few nodes; some entries missing, some present as an explicit 0. */
 const vcArb: fc.Arbitrary<VC> = fc
-  .dictionary(fc.constantFrom(...NODES), fc.nat({ max: 4 }), { maxKeys: NODES.length })
+  .dictionary(fc.constantFrom(...NODES), counterArb, { maxKeys: NODES.length })
   .map((v) => Object.freeze({ ...v }));
 
 /** Pairs that are often related (b grown from a), so every order shows up. */
@@ -52,7 +57,15 @@ describe('vector clocks', () => {
           if (at(t, n) !== want) throw new Error(`vcTick(${show(v)}, '${me}') = ${show(t)}: counter of ${n} is ${at(t, n)}, expected ${want}`);
         }
       },
-      { seed: 301, examples: [[Object.freeze({}), 'a'], [Object.freeze({ a: 2, b: 1 }), 'b']] },
+      {
+        seed: 301,
+        examples: [
+          [Object.freeze({}), 'a'],
+          [Object.freeze({ a: 2, b: 1 }), 'b'],
+          [Object.freeze({ a: 2 ** 31 - 1, b: 0 }), 'a'],
+          [Object.freeze({ c: Number.MAX_SAFE_INTEGER - 1 }), 'c'],
+        ],
+      },
     );
   });
 
@@ -67,7 +80,14 @@ describe('vector clocks', () => {
           if (at(m, n) !== want) throw new Error(`vcMerge(${show(a)}, ${show(b)}) = ${show(m)}: counter of ${n} is ${at(m, n)}, expected ${want}`);
         }
       },
-      { seed: 302, examples: [[Object.freeze({ a: 1 }), Object.freeze({ b: 2 })], [Object.freeze({ a: 3, b: 0 }), Object.freeze({ a: 1, b: 2 })]] },
+      {
+        seed: 302,
+        examples: [
+          [Object.freeze({ a: 1 }), Object.freeze({ b: 2 })],
+          [Object.freeze({ a: 3, b: 0 }), Object.freeze({ a: 1, b: 2 })],
+          [Object.freeze({ a: 2 ** 32, b: 1 }), Object.freeze({ a: 2 ** 31, b: 2 })],
+        ],
+      },
     );
   });
 
@@ -84,6 +104,8 @@ describe('vector clocks', () => {
           [[Object.freeze({ a: 1 }), Object.freeze({ a: 1, b: 0 })]],
           [[Object.freeze({ a: 1 }), Object.freeze({ b: 1 })]],
           [[Object.freeze({ a: 1 }), Object.freeze({ a: 1, b: 1 })]],
+          [[Object.freeze({ a: 2 ** 31, b: 1 }), Object.freeze({ a: 2 ** 31 - 1, b: 2 })]],
+          [[Object.freeze({ a: Number.MAX_SAFE_INTEGER - 1 }), Object.freeze({ a: Number.MAX_SAFE_INTEGER - 1, b: 0 })]],
         ],
       },
     );
