@@ -56,7 +56,9 @@ export class IdempotentServer implements Proc<never, PayRequest, PayResponse> {
   init(ctx: Ctx<never>): void {
     this.ctx = ctx;
     // TODO: recover. Read what you wrote to ctx.disk (decodeText turns bytes into a string) and rebuild the
-    // statements and the saved answers. A last record that was cut short by a crash was never acknowledged.
+    // statements and the saved answers. A last record that was cut short by a crash was never acknowledged; it
+    // must not stay on disk in front of the next record you append. (A crash can strike between any two disk
+    // operations, here too.)
     void decodeText;
   }
 

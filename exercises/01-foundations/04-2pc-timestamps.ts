@@ -37,7 +37,8 @@ export class TxnParticipant implements Proc<Msg> {
   init(ctx: Ctx<Msg>): void {
     this.ctx = ctx;
     // TODO: recover from ctx.disk (decodeText): prepared transactions (with their locks), installed versions,
-    // and how far the clock had gone: a timestamp already handed out, to a vote or a read, is a promise.
+    // which transactions were decided, and how far the clock had gone: a timestamp already handed out, to a vote
+    // or a read, is a promise. A last record cut short by a crash must not stay in front of the next one.
     void decodeText;
   }
 
@@ -49,6 +50,9 @@ export class TxnParticipant implements Proc<Msg> {
     // - commit: install the writes at commitTs (the coordinator's, not yours), durably; move your clock
     //   past commitTs; release the locks; wake reads that were waiting. Answer 'done' (also if unknown).
     // - abort: forget the prepared transaction (durably), release its locks, answer 'done'.
+    // A prepare may arrive again after the decision, even after a crash and restart (a copy that was still in
+    // the network): a decided transaction, committed or aborted, must never lock anything again. A crash can
+    // strike between any two disk operations.
     void msg;
     void reply;
     void encodeText;

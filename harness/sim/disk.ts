@@ -2,6 +2,9 @@
 import type { Disk } from './types.ts';
 import type { Rng } from './rng.ts';
 
+/** The disk operations that change something (what the CD fault counts). */
+export type DiskOp = 'write' | 'append' | 'fsync' | 'rename' | 'delete';
+
 type Durable = { readonly kind: 'none' } | { readonly kind: 'prefix'; readonly len: number } | { readonly kind: 'copy'; readonly bytes: Uint8Array };
 
 interface FileState {
@@ -128,15 +131,38 @@ export class SimDisk implements Disk {
     this.lastAppend = undefined;
   }
 
-  /** A view for one node instance: once `alive()` is false (the instance crashed) changes are ignored. */
-  view(alive: () => boolean): Disk {
+  /**
+   * A view for one node instance: once `alive()` is false (the instance crashed) changes are ignored. `after`
+   * runs after each change that happened (the simulator's CD fault crashes the node there, by throwing).
+   */
+  view(alive: () => boolean, after: (op: DiskOp, file: string) => void = () => {}): Disk {
     return {
       read: (f) => this.read(f),
-      write: (f, b) => (alive() ? this.write(f, b) : undefined),
-      append: (f, b) => (alive() ? this.append(f, b) : undefined),
-      fsync: (f) => (alive() ? this.fsync(f) : undefined),
-      rename: (a, b) => (alive() ? this.rename(a, b) : undefined),
-      delete: (f) => (alive() ? this.delete(f) : undefined),
+      write: (f, b) => {
+        if (!alive()) return;
+        this.write(f, b);
+        after('write', f);
+      },
+      append: (f, b) => {
+        if (!alive()) return;
+        this.append(f, b);
+        after('append', f);
+      },
+      fsync: (f) => {
+        if (!alive()) return;
+        this.fsync(f);
+        after('fsync', f);
+      },
+      rename: (a, b) => {
+        if (!alive()) return;
+        this.rename(a, b);
+        after('rename', `${a} → ${b}`);
+      },
+      delete: (f) => {
+        if (!alive()) return;
+        this.delete(f);
+        after('delete', f);
+      },
       list: () => this.list(),
     };
   }

@@ -13,8 +13,15 @@ export interface FaultBounds {
   readonly reorderPct: number;
   /** ... by up to 1..reorderMs extra (default 200). */
   readonly reorderMs: number;
-  /** C, T: down for 1..downMs (default 500). */
+  /** C, T, CD: down for 1..downMs (default 500). */
   readonly downMs: number;
+  /** CD: the crash comes right after the 1..diskOps-th disk operation (default 6). */
+  readonly diskOps: number;
+  /**
+   * C, T, CD: with lateMs > 0, a crash may also draw `late` in 0..lateMs (absent or 0: off), and the messages in
+   * flight to the node then arrive up to `late` ms after its restart. Default 0: never (in-flight messages are lost).
+   */
+  readonly lateMs: number;
   /** G: paused for 1..pauseMs (default 300). */
   readonly pauseMs: number;
   /** SK: wall clock set within ±skewMs of true time (default 10 000). */
@@ -33,6 +40,8 @@ export const DEFAULT_BOUNDS: FaultBounds = {
   reorderPct: 50,
   reorderMs: 200,
   downMs: 500,
+  diskOps: 6,
+  lateMs: 0,
   pauseMs: 300,
   skewMs: 10_000,
   driftPpm: 50_000,
@@ -82,9 +91,25 @@ export function faultEvent(code: FaultCode, opts: Omit<ScheduleOptions, 'codes'>
       arb = fc.record({ at, code: fc.constant(code), from: node, to: node }).filter((f) => f.from !== f.to);
       break;
     case 'C':
-    case 'T':
-      arb = fc.record({ at, code: fc.constant(code), node, downMs: pos(b.downMs) });
+    case 'T': {
+      const base = { at, code: fc.constant(code), node, downMs: pos(b.downMs) };
+      // `late` only where the exercise asks for it, so that other exercises draw the very same schedules. It is an
+      // optional key, so that a hand-written crash without it still shrinks (and a drawn one shrinks to without).
+      arb =
+        b.lateMs > 0
+          ? fc.record({ ...base, late: fc.integer({ min: 0, max: b.lateMs }) }, { requiredKeys: ['at', 'code', 'node', 'downMs'] })
+          : fc.record(base);
       break;
+    }
+    case 'CD': {
+      const base = { at, code: fc.constant(code), node, op: pos(b.diskOps), downMs: pos(b.downMs), torn: fc.boolean() };
+      const required: ('at' | 'code' | 'node' | 'op' | 'downMs')[] = ['at', 'code', 'node', 'op', 'downMs'];
+      arb =
+        b.lateMs > 0
+          ? fc.record({ ...base, late: fc.integer({ min: 0, max: b.lateMs }) }, { requiredKeys: required })
+          : fc.record(base, { requiredKeys: required });
+      break;
+    }
     case 'G':
       arb = fc.record({ at, code: fc.constant(code), node, ms: pos(b.pauseMs) });
       break;

@@ -2,11 +2,11 @@
 import type { NodeId } from './types.ts';
 
 /** L loss · D duplication · R delay/reorder · P partition · AP one-way partition · C crash+restart ·
- * T crash with torn/lost unsynced tail · G pause · SK clock offset · DR clock drift · ST wall-clock step ·
- * SD slow fsync · H heal. */
-export type FaultCode = 'L' | 'D' | 'R' | 'P' | 'AP' | 'C' | 'T' | 'G' | 'SK' | 'DR' | 'ST' | 'SD' | 'H';
+ * T crash with torn/lost unsynced tail · CD crash inside a handler, right after a disk operation · G pause ·
+ * SK clock offset · DR clock drift · ST wall-clock step · SD slow fsync · H heal. */
+export type FaultCode = 'L' | 'D' | 'R' | 'P' | 'AP' | 'C' | 'T' | 'CD' | 'G' | 'SK' | 'DR' | 'ST' | 'SD' | 'H';
 
-export const FAULT_CODES: readonly FaultCode[] = ['L', 'D', 'R', 'P', 'AP', 'C', 'T', 'G', 'SK', 'DR', 'ST', 'SD', 'H'];
+export const FAULT_CODES: readonly FaultCode[] = ['L', 'D', 'R', 'P', 'AP', 'C', 'T', 'CD', 'G', 'SK', 'DR', 'ST', 'SD', 'H'];
 
 /** One fault. Network faults (L, D, R, P, AP) and SD, DR last until H or until replaced by the same code. */
 export type Fault =
@@ -20,10 +20,20 @@ export type Fault =
   | { readonly code: 'P'; readonly groups: readonly (readonly NodeId[])[] }
   /** Drop every message from `from` to `to` (the other direction still works). */
   | { readonly code: 'AP'; readonly from: NodeId; readonly to: NodeId }
-  /** Crash `node` (volatile state, timers, in-flight messages to it lost; fsync'd disk kept), restart after downMs. */
-  | { readonly code: 'C'; readonly node: NodeId; readonly downMs: number }
+  /**
+   * Crash `node` (volatile state, timers, in-flight messages to it lost; fsync'd disk kept), restart after downMs.
+   * With `late` > 0 the messages in flight to it are not lost: each arrives after the restart, within `late` ms
+   * of it (or at its own arrival time, if that is later).
+   */
+  | { readonly code: 'C'; readonly node: NodeId; readonly downMs: number; readonly late?: number }
   /** Like C, but the disk keeps a random prefix of the unsynced tail of the file appended last (a torn write). */
-  | { readonly code: 'T'; readonly node: NodeId; readonly downMs: number }
+  | { readonly code: 'T'; readonly node: NodeId; readonly downMs: number; readonly late?: number }
+  /**
+   * Arm a crash of `node` inside a handler: right after its `op`-th disk operation (write, append, fsync, rename or
+   * delete) from now, the node crashes as under C (as under T with `torn`), and the rest of that handler has no
+   * effect. Operations during recovery (`init`) count. Disarmed by H or when it fires; a second CD replaces it.
+   */
+  | { readonly code: 'CD'; readonly node: NodeId; readonly op: number; readonly downMs: number; readonly torn?: boolean; readonly late?: number }
   /** Pause `node` for ms (a GC or VM pause): it handles nothing, its clocks keep running. */
   | { readonly code: 'G'; readonly node: NodeId; readonly ms: number }
   /** Set `node`'s wall clock to true time + offsetMs. */
@@ -47,6 +57,18 @@ function group(g: readonly NodeId[]): string {
   return `{${g.join(', ')}}`;
 }
 
+/** `late` in words: what happens to the messages in flight to a crashed node. */
+function lateText(late: number | undefined): string {
+  return late !== undefined && late > 0 ? `; messages in flight to it arrive up to ${late} ms after the restart` : '';
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : n % 10 === 1 ? 'st' : n % 10 === 2 ? 'nd' : n % 10 === 3 ? 'rd' : 'th';
+  return `${n}${suffix}`;
+}
+
 /** The fault in a few words: `lose 30% of messages`, `crash b, restart after 120 ms`. */
 export function describeFault(f: Fault): string {
   switch (f.code) {
@@ -61,9 +83,15 @@ export function describeFault(f: Fault): string {
     case 'AP':
       return `drop every message ${f.from} → ${f.to} (one way)`;
     case 'C':
-      return `crash ${f.node}, restart after ${f.downMs} ms`;
+      return `crash ${f.node}, restart after ${f.downMs} ms${lateText(f.late)}`;
     case 'T':
-      return `crash ${f.node} tearing its unsynced disk tail, restart after ${f.downMs} ms`;
+      return `crash ${f.node} tearing its unsynced disk tail, restart after ${f.downMs} ms${lateText(f.late)}`;
+    case 'CD':
+      return (
+        `crash ${f.node} right after the ${ordinal(f.op)} disk operation it makes from this time on` +
+        `${f.torn === true ? ', tearing its unsynced disk tail' : ''}, ` +
+        `restart after ${f.downMs} ms${lateText(f.late)}`
+      );
     case 'G':
       return `pause ${f.node} for ${f.ms} ms`;
     case 'SK':
@@ -101,6 +129,7 @@ export function nodesNamed(f: Fault): NodeId[] {
       return [f.from, f.to];
     case 'C':
     case 'T':
+    case 'CD':
     case 'G':
     case 'SK':
     case 'DR':

@@ -11,3 +11,4 @@ export { Rng } from './rng.ts';
 export type { Flavor, Trace, TraceEvent, TraceKind } from './trace.ts';
 export { renderDiagram, renderLog, type DiagramOptions } from './render.ts';
 export { runCase, simProperty, type CaseOutcome, type SimCase, type SimPropertyOptions, type World } from './sim-property.ts';
+export { guardInit } from './guard.ts';

@@ -120,8 +120,15 @@ export function describeEvent(e: TraceEvent, payloadWidth = 48): string {
       return `${link} #${e.msg}${fl} DROPPED: ${e.detail} ${brief(e.data, payloadWidth)}`;
     case 'timer':
       return e.detail === '' ? `${e.node ?? '?'} timer ${brief(e.data, payloadWidth)}` : `${e.node ?? '?'} ${e.detail} ${brief(e.data, payloadWidth)}`;
-    case 'crash':
-      return `${isFault(e.data) ? `${e.data.code}: ${describeFault(e.data)}` : `${e.node ?? '?'} crashed`}${e.detail !== '' ? ` (${e.detail})` : ''}`;
+    case 'crash': {
+      const f = e.data;
+      if (isFault(f) && f.code === 'CD' && e.detail !== 'already down') {
+        // The arming was its own line (◆); this is where it struck: which operation, inside which handler.
+        const late = f.late !== undefined && f.late > 0 ? `; in-flight messages arrive up to ${f.late} ms after the restart` : '';
+        return `CD: ${e.node ?? '?'} crashed inside a handler, ${e.detail}; restart after ${f.downMs} ms${late}`;
+      }
+      return `${isFault(f) ? `${f.code}: ${describeFault(f)}` : `${e.node ?? '?'} crashed`}${e.detail !== '' ? ` (${e.detail})` : ''}`;
+    }
     case 'restart':
       return `${e.node ?? '?'} restarts (boot ${String(e.data)}, recovered)`;
     case 'fault':

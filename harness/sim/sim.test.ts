@@ -102,11 +102,10 @@ describe('messages and the network', () => {
     expect(() => createSim(spec({ clients: 1, faults: [{ at: 1, code: 'C', node: 'c0', downMs: 1 }] }))).toThrow(/not to client c0/);
   });
 
-  it('can deliver a copy of every message', async () => {
+  it('delivers a copy of every message, as a network would: changing a sent object changes nothing in flight', async () => {
     const shared = { n: 1 };
     const { sim } = await simulate(
       spec({
-        copyMessages: true,
         proc: (id) =>
           new Probe({
             init: (p) => {
@@ -118,6 +117,29 @@ describe('messages and the network', () => {
       }),
     );
     expect(sim.node('b').proc?.got[0]?.[1]).toEqual({ n: 1 });
+  });
+
+  it('gives each copy of a duplicate its own object, and keeps the trace as sent', async () => {
+    const { sim } = await simulate(
+      spec({
+        network: { dup: 1 },
+        proc: (id) =>
+          new Probe({
+            init: (p) => id === 'a' && p.ctx.send('b', { n: 1 }),
+            // A receiver that changes what it got (its own copy: allowed).
+            msg: (_p, _from, m) => {
+              (m as { n: number }).n++;
+            },
+          }),
+      }),
+    );
+    expect(sim.node('b').proc?.got.map(([, m]) => m)).toEqual([{ n: 2 }, { n: 2 }]);
+    expect(sim.trace.events().filter((e) => e.kind === 'deliver').map((e) => e.data)).toEqual([{ n: 1 }, { n: 1 }]);
+  });
+
+  it('fails a run that sends what a network cannot carry, saying where in the message', async () => {
+    const { result } = await simulate(spec({ proc: (id) => new Probe({ init: (p) => id === 'a' && p.ctx.send('b', { reply: [1, () => 2] } as unknown as Msg) }) }));
+    expect(result.kind === 'error' && result.message).toMatch(/^a threw at t=0 ms: MessageNotData: a message must be plain data, as on a real network: message\.reply\[1\] is a function/);
   });
 });
 

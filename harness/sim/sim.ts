@@ -2,9 +2,10 @@
 import type { History, HistoryEvent } from '../history/types.ts';
 import { ClientImpl, type Client } from './client.ts';
 import { NodeClock, WALL_EPOCH, roundTime } from './clock.ts';
-import { SimDisk } from './disk.ts';
+import { copyMessage } from './copy.ts';
+import { SimDisk, type DiskOp } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
-import { describeFault, nodesNamed, sortSchedule, type Fault, type FaultEvent, type Schedule } from './faults.ts';
+import { describeFault, nodesNamed, ordinal, sortSchedule, type Fault, type FaultEvent, type Schedule } from './faults.ts';
 import { brief, ms } from './format.ts';
 import { installGlobals, type GlobalsHost } from './globals.ts';
 import { Network, type DropReason, type NetworkSpec } from './network.ts';
@@ -47,7 +48,12 @@ export interface SimSpec<P extends AnyProc = AnyProc> {
   readonly maxSteps?: number;
   /** Trace events kept for diagrams (default 10 000, the last ones; Infinity keeps all). */
   readonly traceLimit?: number;
-  /** Deliver a structuredClone of every message, so a sender that mutates a sent object is not seen by receivers. */
+  /**
+   * Copy every message when it is sent and again for each delivery (copy.ts), as a real network does: a
+   * sender that changes a sent object afterwards, or a receiver that changes what it got, affects no one
+   * else (nor the other copy of a duplicate, nor the trace). A message must be plain data. Default true;
+   * false only for the simulator's own benchmarks of the bare event loop.
+   */
   readonly copyMessages?: boolean;
 }
 
@@ -154,6 +160,22 @@ const FL_RPC_REPLY = 2;
 const FL_REQUEST = 3;
 const FL_REPLY = 4;
 const DUP = 8;
+/** Marks a message that was in flight to a node when it crashed and is delivered after its restart (`late`). */
+const LATE = 16;
+
+/**
+ * Thrown out of a node's disk call when a CD fault crashes the node right after that operation, to stop the
+ * handler there. The node is already down when it is thrown; the simulator ignores it wherever it surfaces.
+ */
+class DiskCrash extends Error {
+  constructor(readonly node: NodeId) {
+    super(`${node} crashed here (a CD fault: the simulator stops the handler at this disk operation; let this error pass)`);
+    this.name = 'DiskCrash';
+  }
+}
+
+/** What a crash fault says about the crash itself. */
+type CrashFault = Extract<Fault, { code: 'C' | 'T' | 'CD' }>;
 
 const WORLD = -1;
 /**
@@ -233,6 +255,15 @@ class Slot {
    */
   awaited = 0;
   restart: Ev | undefined = undefined;
+  /** An armed CD fault: the node crashes right after `left` more disk operations. */
+  armed: { left: number; readonly fault: Extract<Fault, { code: 'CD' }>; readonly since: number } | undefined = undefined;
+  /** The instance died by a CD fault: errors its code throws after that are not the run's (a dead process fails nothing). */
+  diskCrashed = false;
+  /** Messages that were in flight when the node crashed under a fault with `late`: delivered after its restart. */
+  held: Ev[] = [];
+  heldLate = 0;
+  /** Delays of held messages (made on first use, so that runs without `late` draw nothing new). */
+  lateRand: Rng | undefined = undefined;
   readonly pending = new Map<number, Pending>();
   readonly clock = new NodeClock();
   readonly disk = new SimDisk();
@@ -288,10 +319,13 @@ class NodeCtx implements Ctx<unknown> {
   ) {
     this.id = slot.id;
     this.peers = e.nodes.filter((n) => n !== slot.id);
-    this.disk = slot.disk.view(() => {
-      e.touch(slot);
-      return this.alive();
-    });
+    this.disk = slot.disk.view(
+      () => {
+        e.touch(slot);
+        return this.alive();
+      },
+      (op, file) => e.diskOp(slot, op, file),
+    );
   }
 
   alive(): boolean {
@@ -382,6 +416,8 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   private timerSeq = 0;
   private refSeq = 0;
   private nextProcess: number;
+  /** A CD fault is in the schedule (or was applied): promises handed out by asNode must not reject with DiskCrash. */
+  private diskCrashes = false;
   private resolved = false;
   private failure: RunResult | undefined;
   private running = false;
@@ -400,7 +436,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     this.trace = new Trace(names, spec.traceLimit ?? 10_000);
     this.factory = spec.proc;
     this.maxSteps = spec.maxSteps ?? DEFAULT_MAX_STEPS;
-    this.copy = spec.copyMessages ?? false;
+    this.copy = spec.copyMessages ?? true;
     this.slots = names.map(
       (id, i) => new Slot(i, id, i >= this.nodes.length, root.split(`rand:${id}`), root.split(`math:${id}`), root.split(`sys:${id}`), this),
     );
@@ -422,6 +458,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     const sched = sortSchedule(spec.faults ?? []);
     for (const f of sched) this.validate(f);
     this.schedule = sched;
+    this.diskCrashes = sched.some((f) => f.code === 'CD');
     // Faults first: a fault at time t applies before anything else that happens at t (even the boot).
     for (const f of sched) this.push(new Ev(EV_FAULT, WORLD, WORLD, 0, 0, 0, 0, f), Math.max(0, f.at));
     for (const s of this.slots) if (!s.isClient) this.push(new Ev(EV_BOOT, s.idx, WORLD, 0, 0, 0, 0, false), 0);
@@ -451,9 +488,18 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
         };
         s.awaited++;
         (r as unknown as PromiseLike<unknown>).then(settled, settled);
+        // Work cut short by a crash at a disk operation never settles, as work cut short by any other crash.
+        if (this.diskCrashes) {
+          return (r as unknown as PromiseLike<unknown>).then(undefined, (e: unknown) => {
+            if (e instanceof DiskCrash || !s.up || s.inc !== inc) return new Promise(() => {});
+            throw e;
+          }) as unknown as T;
+        }
       }
       return r;
     } catch (e) {
+      // The node crashed inside the call (CD): to the caller, as if it had been down.
+      if (e instanceof DiskCrash || (!s.up && s.diskCrashed)) return undefined;
       // Blame the node whose code threw, not the workload that called it.
       this.failWith(e, s.idx);
       throw e;
@@ -473,6 +519,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
 
   fault(f: Fault): void {
     this.validate(f);
+    if (f.code === 'CD') this.diskCrashes = true;
     this.applyFault(f);
   }
 
@@ -750,7 +797,9 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
   private readonly onWorldReject = (e: unknown): void => this.failWith(e, WORLD);
 
   failWith(error: unknown, at: number): void {
-    if (this.failure !== undefined) return;
+    // A crash at a disk operation, surfacing from the handler it stopped (perhaps wrapped by it): not an error.
+    if (this.failure !== undefined || error instanceof DiskCrash) return;
+    if (at >= 0 && !(this.slots[at] as Slot).up && (this.slots[at] as Slot).diskCrashed) return;
     const who = at >= 0 ? (this.slots[at] as Slot).id : undefined;
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     const stack = error instanceof Error && error.stack !== undefined ? '\n' + error.stack.split('\n').slice(1, 6).join('\n') : '';
@@ -798,7 +847,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     this.touch(from);
     const id = ++this.msgSeq;
     const t = this.now + from.stall;
-    const payload = this.copy ? structuredClone(msg) : msg;
+    const payload = this.copy ? copyMessage(msg) : msg;
     const f = from.idx;
     this.stats.sent++;
     this.trace.record(K.send, t, f, to, id, flavor, undefined, payload);
@@ -848,12 +897,13 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
       s.pending.delete(ev.ref);
       p.timeout.kind = EV_CANCELLED;
       this.resolved = true;
-      p.resolve({ ok: true, value: ev.data });
+      p.resolve({ ok: true, value: this.copy ? copyMessage(ev.data) : ev.data });
       return false;
     }
-    this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, second ? 'duplicate' : undefined, ev.data);
+    this.trace.record(K.deliver, this.now, ev.node, ev.from, ev.id, flavor, second ? 'duplicate' : ev.flavor >= LATE ? 'sent before the crash' : undefined, ev.data);
     const proc = s.proc as AnyProc;
-    const data = ev.data;
+    // The receiver's own copy: the trace keeps the one made at send, a duplicate gets another.
+    const data = this.copy ? copyMessage(ev.data) : ev.data;
     if (flavor === FL_MSG) {
       // The common case, without a closure: this is the simulator's hot path.
       const prev = this.current;
@@ -979,8 +1029,10 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     s.stall = 0;
     s.async = false;
     s.awaited = 0;
+    s.diskCrashed = false;
     s.probe = PROBE_EVENTS;
     s.clock.boot(this.now, s.sysRand.int(1_000, 1_000_000));
+    if (s.held.length > 0) this.release(s);
     const ctx = new NodeCtx(this, s, s.inc);
     s.ctx = ctx;
     if (recovered) this.trace.record(K.restart, this.now, s.idx, -1, 0, -1, undefined, s.inc);
@@ -998,11 +1050,13 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     return this.call(s.idx, () => proc.init(ctx, { recovered }));
   }
 
-  private crash(s: Slot, torn: boolean, downMs: number, f: FaultEvent | Fault): void {
+  private crash(s: Slot, torn: boolean, f: CrashFault, where?: string): void {
     if (!s.up) {
       this.trace.record(K.crash, this.now, s.idx, -1, 0, -1, 'already down', f);
       return;
     }
+    const late = f.late ?? 0;
+    const held = late > 0 ? this.hold(s, late) : 0;
     s.up = false;
     s.crashes++;
     s.proc = undefined;
@@ -1012,8 +1066,49 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     s.stall = 0;
     s.disk.crash(torn ? s.sysRand : undefined);
     this.stats.crashes++;
-    this.trace.record(K.crash, this.now, s.idx, -1, 0, -1, torn ? 'torn' : undefined, f);
+    const detail = [where, torn ? 'torn' : undefined, late > 0 ? `${held} in-flight message${held === 1 ? '' : 's'} kept` : undefined].filter((x) => x !== undefined);
+    this.trace.record(K.crash, this.now, s.idx, -1, 0, -1, detail.length > 0 ? detail.join('; ') : undefined, f);
+    const downMs = f.downMs;
     if (Number.isFinite(downMs)) s.restart = this.push(new Ev(EV_BOOT, s.idx, WORLD, 0, 0, 0, 0, true), this.now + Math.max(0, downMs));
+  }
+
+  /** A crash with `late`: the messages in flight to the node leave the queue, to come back after its restart. */
+  private hold(s: Slot, late: number): number {
+    let n = 0;
+    for (const ev of this.queue.items()) {
+      if (ev.kind !== EV_DELIVER || ev.node !== s.idx || ev.gen !== s.crashes) continue;
+      ev.kind = EV_CANCELLED;
+      const copy = new Ev(EV_DELIVER, ev.node, ev.from, ev.id, 0, ev.flavor | LATE, ev.ref, ev.data);
+      copy.time = ev.time;
+      s.held.push(copy);
+      n++;
+    }
+    // In the order they were sent, so that equal delays keep it (the queue's array is in no particular order).
+    s.held.sort((a, b) => a.id - b.id || a.time - b.time);
+    s.heldLate = Math.max(s.heldLate, late);
+    return n;
+  }
+
+  /** At a restart: each held message arrives at its own time, or within heldLate ms of now if that has passed. */
+  private release(s: Slot): void {
+    const rand = (s.lateRand ??= new Rng(this.seed).split(`late:${s.id}`));
+    for (const ev of s.held) {
+      ev.gen = s.crashes;
+      this.push(ev, Math.max(ev.time, this.now + rand.float() * s.heldLate));
+    }
+    s.held = [];
+    s.heldLate = 0;
+  }
+
+  /** Called after each disk operation a node makes: an armed CD fault crashes it right there. */
+  diskOp(s: Slot, op: DiskOp, file: string): void {
+    const a = s.armed;
+    if (a === undefined || --a.left > 0) return;
+    s.armed = undefined;
+    s.diskCrashed = true;
+    const where = `right after ${op} ${JSON.stringify(file)} (its ${ordinal(a.fault.op)} disk operation since t=${ms(a.since)} ms)`;
+    this.crash(s, a.fault.torn === true, a.fault, where);
+    throw new DiskCrash(s.id);
   }
 
   private onFsync(s: Slot, file: string): void {
@@ -1047,8 +1142,11 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     switch (f.code) {
       case 'C':
       case 'T':
-        this.crash(this.slots[node] as Slot, f.code === 'T', f.downMs, f);
+        this.crash(this.slots[node] as Slot, f.code === 'T', f);
         return;
+      case 'CD':
+        (this.slots[node] as Slot).armed = { left: Math.max(1, Math.floor(f.op)), fault: f, since: this.now };
+        break;
       case 'L':
         this.net.setLoss(f.pct);
         break;
@@ -1095,6 +1193,7 @@ export class Engine implements Sim<AnyProc>, GlobalsHost {
     for (const s of this.slots) {
       if (s.isClient) continue;
       s.fsyncMs = 0;
+      s.armed = undefined;
       if (s.clock.ppm !== 0) s.clock.setDrift(this.now, 0);
       if (!s.up) {
         if (s.restart !== undefined) s.restart.kind = EV_CANCELLED;

@@ -48,6 +48,7 @@ export type ClientCtx = Pick<Ctx<unknown>, 'rand' | 'sleep'>;
 
 /** The server's log: one line per applied payment, holding the effect and the saved answer together. */
 const LOG = 'payments.log';
+const NEWLINE = 0x0a;
 
 interface LogRecord {
   readonly clientId: string;
@@ -82,10 +83,16 @@ export class IdempotentServer implements Proc<never, PayRequest, PayResponse> {
     // Recovery: the log holds every payment with its saved answer, so replaying it rebuilds both.
     const bytes = ctx.disk.read(LOG);
     if (bytes === undefined) return;
-    const text = decodeText(bytes);
-    // A line without its newline is a torn last write (it was never fsync'd, so never acknowledged): skip it.
-    const end = text.lastIndexOf('\n');
-    for (const line of text.slice(0, end + 1).split('\n')) {
+    // Bytes after the last newline are a torn last write: never fsync'd, so never acknowledged.
+    const valid = bytes.subarray(0, bytes.lastIndexOf(NEWLINE) + 1);
+    if (valid.length < bytes.length) {
+      // Cut them off on disk, not only in memory: the next record must not be appended after the garbage, where
+      // the next recovery would read the two glued together. The valid prefix is rewritten and made durable; a
+      // crash in between leaves the old file (the same torn tail), which the next recovery cuts again.
+      ctx.disk.write(LOG, valid);
+      ctx.disk.fsync(LOG);
+    }
+    for (const line of decodeText(valid).split('\n')) {
       if (line !== '') this.remember(JSON.parse(line) as LogRecord);
     }
   }

@@ -36,6 +36,7 @@ type LogRecord =
   | { readonly t: 'ceiling'; readonly ts: Ts };
 /** The clock reserves timestamps in blocks, so that it writes its ceiling once per block, not once per tick. */
 const CEILING_STEP = 1000;
+const NEWLINE = 0x0a;
 
 interface Prepared {
   readonly writes: Writes;
@@ -57,15 +58,26 @@ export class TxnParticipant implements Proc<Msg> {
   private readonly store = new Map<string, Version[]>();
   private readonly locks = new Map<string, string>();
   private readonly prepared = new Map<string, Prepared>();
-  /** Decided here since boot: a late duplicate prepare of one of these must not lock anything again. */
+  /**
+   * Decided here (committed or aborted), rebuilt from the log at boot: a late copy of a prepare of one of these,
+   * sent before a crash and arriving after the restart, must not lock anything again, since nobody would ever
+   * come to release it.
+   */
   private readonly finished = new Set<string>();
   /** False while the log is replayed at boot: replaying must not write to the log. */
   private recovered = false;
 
   init(ctx: Ctx<Msg>): void {
     this.ctx = ctx;
-    const text = decodeText(ctx.disk.read(LOG) ?? new Uint8Array());
-    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
+    const bytes = ctx.disk.read(LOG) ?? new Uint8Array();
+    // A torn last record (a crash in the middle of an append) was never acted on: cut it off the file itself, or
+    // the next record would be appended right after it and read back glued to it (as in 01.3).
+    const valid = bytes.subarray(0, bytes.lastIndexOf(NEWLINE) + 1);
+    if (valid.length < bytes.length) {
+      ctx.disk.write(LOG, valid);
+      ctx.disk.fsync(LOG);
+    }
+    for (const line of decodeText(valid).split('\n')) {
       if (line === '') continue;
       const r = JSON.parse(line) as LogRecord;
       switch (r.t) {
@@ -78,15 +90,22 @@ export class TxnParticipant implements Proc<Msg> {
           break;
         case 'abort':
           this.unlock(r.txId);
+          this.finished.add(r.txId);
           break;
         case 'ceiling':
           this.ceiling = Math.max(this.ceiling, r.ts);
           break;
       }
     }
-    // Start above anything handed out before the crash: a timestamp already used by a read is a promise.
-    this.clock = this.ceiling;
+    // Start above anything handed out before the crash: a timestamp already used by a read is a promise. And above
+    // every timestamp in the log: a crash may have struck between a commit record and the higher ceiling that was
+    // to follow it, and the clock must never go back below a version it has installed.
+    this.clock = Math.max(this.clock, this.ceiling);
     this.recovered = true;
+    if (this.clock > this.ceiling) {
+      this.ceiling = this.clock + CEILING_STEP;
+      this.write({ t: 'ceiling', ts: this.ceiling });
+    }
   }
 
   async onMessage(_from: NodeId, msg: Msg, reply?: (res: Msg) => void): Promise<void> {
@@ -116,7 +135,9 @@ export class TxnParticipant implements Proc<Msg> {
         return answer({ kind: 'done', txId: msg.txId });
       }
       case 'abort': {
-        if (this.prepared.has(msg.txId)) this.write({ t: 'abort', txId: msg.txId });
+        // Durable even if this participant never prepared it (it voted no, or the prepare is still on its way):
+        // a copy of the prepare that arrives later, perhaps after a crash, must find it decided.
+        if (!this.finished.has(msg.txId)) this.write({ t: 'abort', txId: msg.txId });
         this.unlock(msg.txId);
         this.finished.add(msg.txId);
         return answer({ kind: 'done', txId: msg.txId });
