@@ -183,6 +183,8 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'vote-ignores-promise',
           'promise-forgotten-on-restart',
           'writes-never-settle-on-step-down',
+          'answers-before-persisting',
+          'lease-from-votes-arrival',
         ],
       },
       {

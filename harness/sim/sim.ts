@@ -168,11 +168,18 @@ const LATE = 16;
  * handler there. The node is already down when it is thrown; the simulator ignores it wherever it surfaces.
  */
 class DiskCrash extends Error {
+  /**
+   * Seen by the grading worker (grader/runner/worker.mjs): a DiskCrash that escapes as an unhandled rejection
+   * (from a continuation the handler did not await) is the simulator's signal, not an error of the code.
+   */
   constructor(readonly node: NodeId) {
     super(`${node} crashed here (a CD fault: the simulator stops the handler at this disk operation; let this error pass)`);
     this.name = 'DiskCrash';
+    Object.defineProperty(this, DISK_CRASH, { value: true });
   }
 }
+
+const DISK_CRASH = Symbol.for('dlab.sim.diskCrash');
 
 /** What a crash fault says about the crash itself. */
 type CrashFault = Extract<Fault, { code: 'C' | 'T' | 'CD' }>;
