@@ -18,6 +18,16 @@ export interface RunConfig {
   readonly replayOut: string | undefined;
   /** Set by `dlab compare`: the file behaviour metrics are appended to (see metrics.ts). */
   readonly metricsOut: string | undefined;
+  /** Set by `dlab replay --from/--to/--nodes/--hide-sends`: which part of the replayed run's diagram to draw. */
+  readonly replayView?: ReplayView | undefined;
+}
+
+/** The part of a replayed run's space-time diagram to draw (times in virtual ms, inclusive). */
+export interface ReplayView {
+  readonly fromMs?: number;
+  readonly toMs?: number;
+  readonly nodes?: readonly string[];
+  readonly hideSends?: boolean;
 }
 
 export const ENV = {
@@ -27,7 +37,35 @@ export const ENV = {
   target: 'DLAB_TARGET',
   replayOut: 'DLAB_REPLAY_OUT',
   metricsOut: 'DLAB_METRICS_OUT',
+  replayView: 'DLAB_REPLAY_VIEW',
 } as const;
+
+/** A replay view as the runner passes it (JSON); encodeReplayView's inverse is in runConfig. */
+export function encodeReplayView(v: ReplayView): string {
+  return JSON.stringify(v);
+}
+
+function replayViewOf(raw: string | undefined): ReplayView | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  let j: unknown;
+  try {
+    j = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof j !== 'object' || j === null) return undefined;
+  const o = j as Record<string, unknown>;
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined);
+  const fromMs = num(o['fromMs']);
+  const toMs = num(o['toMs']);
+  const nodes = Array.isArray(o['nodes']) && o['nodes'].every((n) => typeof n === 'string') ? (o['nodes'] as string[]) : undefined;
+  return {
+    ...(fromMs !== undefined ? { fromMs } : {}),
+    ...(toMs !== undefined ? { toMs } : {}),
+    ...(nodes !== undefined ? { nodes } : {}),
+    ...(o['hideSends'] === true ? { hideSends: true } : {}),
+  };
+}
 
 function int(raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
@@ -53,6 +91,7 @@ export function runConfig(env: Readonly<Record<string, string | undefined>> = pr
     target: target === undefined || target === '' || target === 'exercises' ? undefined : target,
     replayOut: env[ENV.replayOut] || undefined,
     metricsOut: env[ENV.metricsOut] || undefined,
+    replayView: replayViewOf(env[ENV.replayView]),
   };
 }
 

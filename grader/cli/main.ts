@@ -199,22 +199,37 @@ const COMMANDS: Record<string, Command> = {
     argHelp: [ID_REQUIRED],
     options: {
       seed: { type: 'string', value: 'S', required: true, help: 'the seed the failure report printed' },
-      path: { type: 'string', value: 'P', help: "the path it printed, like 0:1:3 (without it: all the seed's runs)" },
+      path: { type: 'string', value: 'P', help: "the path it printed, like 0:1:3 (default: all the seed's runs)" },
       target: { type: 'string', value: 'T', help: TARGETS },
       json: { type: 'boolean', help: 'print {id, target, seed, path, passed, report}' },
       file: { type: 'string', value: 'F', help: 'instead of <id> and --seed: a case `dlab share` wrote' },
+      from: { type: 'string', value: 'MS', help: 'diagram rows from this time on (virtual ms, as printed)' },
+      to: { type: 'string', value: 'MS', help: 'diagram rows up to this time (inclusive)' },
+      nodes: { type: 'string', value: 'a,b', help: 'only what happens at these nodes, in this order' },
+      'hide-sends': { type: 'boolean', help: 'no send rows in the diagram' },
     },
-    more: `Copy the Replay line printed under a failure. Exit 0 if the case passes now, 1 if it fails, 2 for a seed or path the exercise does not have. ${PATHS} A failing simulation case is replayed twice, and dlab says so if the two traces differ.`,
-    examples: ['npx dlab replay vector-clocks --seed 303 --path 0', 'npx dlab replay --file dlab-share-01-vector-clocks.json'],
+    more: `Copy the Replay line printed under a failure. Exit 0 if the case passes now, 1 if it fails, 2 for a seed or path the exercise does not have, or a bad --from, --to or --nodes. ${PATHS} A failing simulation case is replayed twice, and dlab says so if the two traces differ. --from, --to, --nodes and --hide-sends narrow a simulation case's space-time diagram: another node still joins on the right when a shown event involves it, and a name that is no node of the run is left out (the diagram's heading says so).`,
+    examples: ['npx dlab replay vector-clocks --seed 303 --path 0', 'npx dlab replay network-lies --seed 1001 --from 900 --nodes c,a --hide-sends', 'npx dlab replay --file dlab-share-01-vector-clocks.json'],
     maxArgs: 1,
     run: async (ctx, a, v) => {
       const file = str(v['file']);
       if (file !== undefined) {
         const extra = a[0] ?? (['seed', 'path', 'target'] as const).map((o) => (v[o] === undefined ? undefined : `--${o}`)).find((o) => o !== undefined);
         if (extra !== undefined) fail(`replay --file takes its exercise, seed and path from the file, so not ${extra}`, `npx dlab replay --file ${file}`);
+        const viewOpt = (['from', 'to', 'nodes', 'hide-sends'] as const).find((o) => v[o] !== undefined);
+        if (viewOpt !== undefined) fail(`replay --file does not take --${viewOpt} yet; replay the file, then the id, seed and path its report prints with --${viewOpt}`, `npx dlab replay --file ${file}`);
         return (await import('./commands/share.ts')).replayFile(ctx, file, { json: v['json'] === true });
       }
-      return (await import('./commands/grade.ts')).replay(ctx, a[0], { seed: str(v['seed']), path: str(v['path']), target: str(v['target']), json: v['json'] === true });
+      return (await import('./commands/grade.ts')).replay(ctx, a[0], {
+        seed: str(v['seed']),
+        path: str(v['path']),
+        target: str(v['target']),
+        json: v['json'] === true,
+        from: str(v['from']),
+        to: str(v['to']),
+        nodes: str(v['nodes']),
+        hideSends: v['hide-sends'] === true,
+      });
     },
   },
   share: {

@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../core/paths.ts';
-import { renderMarkdown, visibleWidth, wrapText } from './render.ts';
+import type { Failure, Verdict } from '../runner/grade.ts';
+import { renderMarkdown, renderVerdict, visibleWidth, wrapText } from './render.ts';
 
 const LIES = join(ROOT, 'course', '01-foundations', '00-network-lies.md');
 
@@ -138,5 +139,72 @@ describe('wrapText', () => {
     expect(wrapText(diagram, 40, { keepPreformatted: true })).toBe(diagram);
     const replay = '    Replay: npx dlab replay 03-time-and-causality/01-vector-clocks --seed 303 --path 0';
     expect(wrapText(replay, 40, { keepPreformatted: true })).toBe(replay);
+  });
+});
+
+describe('renderVerdict: failure reports that tell the story (dlab issue 13)', () => {
+  const ID = '09-demo/01-http';
+  const verdict = (failures: Failure[]): Verdict => ({
+    id: ID,
+    target: 'exercises',
+    kind: 'failed',
+    passed: false,
+    durationMs: 1200,
+    tests: 6,
+    notRun: 0,
+    failures,
+    logs: [],
+  });
+  const sim = (test: string, property: string, why: string): Failure => ({
+    test: `${ID} > ${test}`,
+    message: `✗ ${property}\n  ${why}\n\n  seed 7 · path 0\n\n  replay: npx dlab replay ${ID} --seed 7 --path 0`,
+    seed: 7,
+    replay: `npx dlab replay ${ID} --seed 7 --path 0`,
+  });
+  const plain = (test: string, message: string): Failure => ({ test: `${ID} > ${test}`, message });
+  const render = (fs: Failure[], showAll = false) => renderVerdict(verdict(fs), { color: false }, { showAll });
+
+  it('heads a failure with the property that broke, the test that checked it on the next line', () => {
+    const out = render([sim('keeps order, bounds latency and never duplicates', 'never delivers a payload twice', 'b got "x" twice')]);
+    expect(out.split('\n').slice(1, 6)).toEqual([
+      '',
+      '  ✗ never delivers a payload twice',
+      `    test: ${ID} > keeps order, bounds latency and never duplicates`,
+      '    b got "x" twice',
+      '',
+    ]);
+    // checkProperty's first line works the same; a property that is the test's name is said once.
+    const cp = render([plain('vcCompare is antisymmetric', 'Property violated: vcCompare is antisymmetric\nCounterexample: [1]\nWhy: no')]);
+    expect(cp).toContain('\n  ✗ vcCompare is antisymmetric\n    Counterexample: [1]\n    Why: no');
+    expect(cp).not.toContain('test:');
+    // A message that names no property keeps the test name as the headline, and the whole message.
+    const pl = render([plain('answers 200', 'expected 400 to be 200')]);
+    expect(pl).toContain(`\n  ✗ ${ID} > answers 200\n    expected 400 to be 200`);
+  });
+
+  it('gives every "also failing" test its one-line reason', () => {
+    const out = render([plain('a', 'expected 400 to be 200'), plain('b', 'timed out waiting for the leader'), sim('c and d', 'c holds', 'no')]);
+    const tail = out.slice(out.indexOf('also failing'));
+    expect(tail).toBe(
+      ['also failing (2):', `  ✗ ${ID} > b`, '      timed out waiting for the leader', `  ✗ ${ID} > c and d`, '      c holds'].join('\n'),
+    );
+  });
+
+  it('says a cause that many tests share once, naming the others', () => {
+    const fs = [
+      plain('GET /a answers 200', 'expected status 200, got 400 (request 1)\n  body: bad'),
+      plain('PUT /b answers 201', 'oops: the lock is held'),
+      plain('GET /c answers 200', 'expected status 200, got 400 (request 17)\n  body: bad'),
+      plain('DELETE /d answers 204', 'expected status 204, got 400 (request 3)'),
+    ];
+    const out = render(fs);
+    expect(out).toContain('\n    (and 2 more tests failed the same way: GET /c answers 200; DELETE /d answers 204)');
+    expect(out).toContain(`also failing (1):\n  ✗ ${ID} > PUT /b answers 201\n      oops: the lock is held`);
+    expect(out).not.toContain('GET /c answers 200\n');
+    // With every failure shown (a replay's list), each cause is shown in full once.
+    const all = render(fs, true);
+    expect(all.match(/body: bad/g)).toHaveLength(1);
+    expect(all).toContain('oops: the lock is held');
+    expect(all).not.toContain('also failing');
   });
 });

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Exercise } from '../core/course.ts';
 import { scratchDir, shown } from '../core/paths.ts';
-import type { Verdict } from '../runner/grade.ts';
+import type { Failure, Verdict } from '../runner/grade.ts';
 import { paint, type Io, type Paint } from './io.ts';
 
 /** Control sequences that take no room on screen: SGR colours and OSC 8 hyperlinks. */
@@ -357,6 +357,58 @@ const MAX_MESSAGE_LINES = 60;
 
 const wrapTo = (s: string, width: number | undefined) => (width === undefined ? s : wrapText(s, Math.max(20, width), { keepPreformatted: true }));
 
+/** The first line of a failure's message, without the report's own ✗. */
+function firstLineOf(f: Failure): string {
+  return (f.message.split('\n').find((l) => l.trim() !== '') ?? '').trim().replace(/^✗\s*/, '');
+}
+
+/** A failure's reason in one line, for the list of other failures: its report's first line. */
+function reasonOf(f: Failure): string {
+  return firstLineOf(f) || '(no message)';
+}
+
+/** Failures in groups of one cause (the same first line once numbers are masked), in order of first appearance. */
+function sameCause(failures: readonly Failure[]): Failure[][] {
+  const groups = new Map<string, Failure[]>();
+  for (const f of failures) {
+    const line = firstLineOf(f);
+    // A failure without a message is its own cause.
+    const key = line === '' ? `\u0000${groups.size}` : line.replace(/\d+(\.\d+)?/g, '#');
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, [f]);
+    else g.push(f);
+  }
+  return [...groups.values()];
+}
+
+/** "(and 2 more tests failed the same way: a; b)", naming the tests without the exercise id. */
+function sameWay(id: string, same: readonly Failure[]): string {
+  const names = same.map((f) => (f.test.startsWith(`${id} > `) ? f.test.slice(id.length + 3) : f.test));
+  const listed = names.length > 5 ? [...names.slice(0, 5), `… ${names.length - 5} more`] : names;
+  return `(and ${same.length} more test${same.length === 1 ? '' : 's'} failed the same way: ${listed.join('; ')})`;
+}
+
+/**
+ * The property a failure report names on its first line (`✗ <property>` from simProperty,
+ * `Property violated: <property>` from checkProperty) as the headline, and the rest of the report
+ * (dedented) as the body. A message that names no property keeps the test name as its headline, whole.
+ */
+function splitHeadline(f: Failure): { headline: string | undefined; body: string } {
+  const lines = f.message.split('\n');
+  const m = /^\s*(?:✗ |Property violated: )(.+?)\s*$/.exec(lines[0] ?? '');
+  if (m === null) return { headline: undefined, body: f.message };
+  const rest = lines.slice(1);
+  const pad = Math.min(...rest.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)![0].length));
+  const body = Number.isFinite(pad) && pad > 0 ? rest.map((l) => l.slice(Math.min(pad, /^ */.exec(l)![0].length))) : rest;
+  return { headline: m[1]!, body: body.join('\n').replace(/^\n+|\n+$/g, '') };
+}
+
+/** Whether a property sentence is the test's own name (its last part), so that saying both adds nothing. */
+function sameWords(property: string, test: string): boolean {
+  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+  return norm(test.split(' > ').at(-1) ?? test) === norm(property);
+}
+
 /** The verdict as a learner reads it: what failed, why, and how to replay it. */
 export function renderVerdict(
   v: Verdict,
@@ -381,24 +433,35 @@ export function renderVerdict(
   // The head line is prose (its double spaces are not columns): wrapped whenever a width is given.
   const head = `${p.red('✗ failed')}  ${p.bold(v.id)}${target}  ${p.dim(`${what}, ${secs} s`)}`;
   out.push(opts.width === undefined ? head : wrapText(head, Math.max(20, opts.width)));
-  const shownFailures = opts.showAll === true ? v.failures : v.failures.slice(0, 1);
-  for (const f of shownFailures) {
-    const title = `  ${p.red('✗')} ${p.bold(f.test)}`;
-    out.push('', opts.width === undefined ? title : wrapText(title, Math.max(20, opts.width)));
-    let msg = wrapTo(f.message, opts.width === undefined ? undefined : opts.width - 4);
+  const width = (title: string) => (opts.width === undefined ? title : wrapText(title, Math.max(20, opts.width)));
+  // Failures with the same cause (the same first line, numbers aside) are told once.
+  const groups = sameCause(v.failures);
+  const shownGroups = opts.showAll === true ? groups : groups.slice(0, 1);
+  for (const [f, ...same] of shownGroups) {
+    if (f === undefined) continue;
+    const { headline, body } = splitHeadline(f);
+    out.push('', width(`  ${p.red('✗')} ${p.bold(headline ?? f.test)}`));
+    // The property that broke heads the report; the test that checked it follows.
+    if (headline !== undefined && !sameWords(headline, f.test)) out.push(width(`    ${p.dim(`test: ${f.test}`)}`));
+    let msg = wrapTo(body, opts.width === undefined ? undefined : opts.width - 4);
     const lines = msg.split('\n');
     const max = opts.maxMessageLines ?? MAX_MESSAGE_LINES;
     if (lines.length > max) {
       const more = `… (${lines.length - max} more lines: \`npx dlab check\` prints the whole report${f.replay === undefined ? '' : ', the replay command the whole run'})`;
       msg = [...lines.slice(0, max), wrapTo(more, opts.width === undefined ? undefined : opts.width - 4)].join('\n');
     }
-    out.push(indent(msg));
+    if (msg !== '') out.push(indent(msg));
     if (f.replay !== undefined && !msg.includes(f.replay)) out.push(indent(`Replay: ${f.replay}`));
+    if (same.length > 0) out.push(width(`    ${p.dim(sameWay(v.id, same))}`));
   }
-  const rest = v.failures.slice(shownFailures.length);
+  const rest = groups.slice(shownGroups.length);
   if (rest.length > 0) {
-    out.push('', `  ${p.dim(`also failing (${rest.length}):`)}`);
-    for (const f of rest) out.push(`  ${p.red('✗')} ${f.test}`);
+    out.push('', `  ${p.dim(`also failing (${rest.reduce((n, g) => n + g.length, 0)}):`)}`);
+    for (const [f, ...same] of rest) {
+      if (f === undefined) continue;
+      out.push(width(`  ${p.red('✗')} ${f.test}`), width(`      ${reasonOf(f)}`));
+      if (same.length > 0) out.push(width(`      ${p.dim(sameWay(v.id, same))}`));
+    }
   }
   if (v.logs.length > 0) {
     out.push('', `  ${p.dim('your code printed:')}`);

@@ -25,6 +25,8 @@ import type { Target } from './targets.ts';
 export interface ReplayCase {
   readonly seed: number;
   readonly path?: string | undefined;
+  /** `dlab replay --from/--to/--nodes/--hide-sends`: the part of the diagram to draw (ENV.replayView's value). */
+  readonly view?: string | undefined;
 }
 
 export interface ReplayRun {
@@ -67,7 +69,7 @@ export async function runReplay(
   const seedsOut = replaySeedsFile(out);
   rmSync(out, { force: true });
   rmSync(seedsOut, { force: true });
-  const planned = planJob(ex, t, { replay: { seed: c.seed, path: c.path, out }, all: opts.all }, root, `-replay${n}`);
+  const planned = planJob(ex, t, { replay: { seed: c.seed, path: c.path, out, view: c.view }, all: opts.all }, root, `-replay${n}`);
   if (!planned.ok) return planned;
   let plan = planned.value;
   if (opts.after !== undefined) {

@@ -51,7 +51,7 @@ export interface GradeOptions {
   /** runConfig().seedShift for this run (0 for a graded run). */
   readonly seedShift?: number;
   /** `dlab replay`: the case to run, and the file its report goes to. */
-  readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string };
+  readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string; readonly view?: string | undefined };
   /** `dlab compare`: the file the hidden test appends behaviour metrics to. */
   readonly metricsOut?: string;
   /** Run every test even after one failed (default: stop at the first failure, as check and watch do). */
@@ -83,6 +83,7 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
   if (opts.replay !== undefined) {
     env[ENV.replay] = opts.replay.path === undefined ? String(opts.replay.seed) : `${opts.replay.seed}:${opts.replay.path}`;
     env[ENV.replayOut] = opts.replay.out;
+    if (opts.replay.view !== undefined) env[ENV.replayView] = opts.replay.view;
   }
   if (opts.metricsOut !== undefined) env[ENV.metricsOut] = opts.metricsOut;
   const implDir = ex.files !== undefined ? entry.value.replace(/\/index\.ts$/, '') : entry.value.replace(/\/[^/]+$/, '');

@@ -99,6 +99,23 @@ describe('renderDiagram', () => {
     expect(sim.log({ from: 23, to: 25 })).toBe(['8  drop     a→c #7 DROPPED: lost "late"', '9  fault    H: heal: every fault off'].join('\n'));
   });
 
+  it('with onlyNodes, shows only what happens at the named nodes (and their messages to others)', async () => {
+    const sim = await world();
+    expect(sim.diagram({ ascii: true, nodes: ['c'], onlyNodes: true })).toBe(
+      [
+        '        c     a',
+        '     0  |     o       a→c #2 send "yo"',
+        '     1  #     |       G: pause c for 4 ms',
+        '     5  *<----/       a→c #2 "yo"',
+        '     5  .     |       c {got:"yo"}',
+        '     7  =======       L: lose 100% of messages',
+        '     8  |     o       a→c #7 send "late"',
+        '     8  x...../       a→c #7 DROPPED: lost "late"',
+        '     9  =======       H: heal: every fault off',
+      ].join('\n'),
+    );
+  });
+
   it('colours only when asked, and never under NO_COLOR', async () => {
     const sim = await world();
     expect(sim.diagram()).not.toContain('\u001b[');

@@ -13,6 +13,11 @@ export interface DiagramOptions {
   readonly last?: number;
   /** Columns, in order (default: every endpoint in the trace). */
   readonly nodes?: readonly NodeId[];
+  /**
+   * With `nodes`: show only what happens at those nodes (a message to or from one of them still shows, with a
+   * column for its other end); without it, other endpoints in the window get columns too.
+   */
+  readonly onlyNodes?: boolean;
   /** Only ASCII characters. */
   readonly ascii?: boolean;
   /** ANSI colours. Off by default, and always off when NO_COLOR is set. */
@@ -187,7 +192,8 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
   const names = opts.nodes ?? trace.names;
   const shown = [...names];
   // Clients join the columns only if they appear in the window.
-  const window = trace.events(from, to);
+  const only = opts.onlyNodes === true && opts.nodes !== undefined ? new Set(opts.nodes) : undefined;
+  const window = trace.events(from, to).filter((e) => only === undefined || e.node === undefined || only.has(e.node) || (e.peer !== undefined && only.has(e.peer)));
   for (const e of window) {
     for (const n of [e.node, e.peer]) if (n !== undefined && !shown.includes(n) && trace.names.includes(n)) shown.push(n);
   }

@@ -101,6 +101,31 @@ describe('simProperty', () => {
     expect(readFileSync(out, 'utf8')).toBe(first + '\n' + first);
   });
 
+  it('draws only the part of a replayed run that DLAB_REPLAY_VIEW asks for (dlab replay --from/--to/--nodes/--hide-sends)', async () => {
+    const f = await failure(planted());
+    const dir = mkdtempSync(join(tmpdir(), 'dlab-replay-'));
+    const out = join(dir, 'report.txt');
+    const view = JSON.stringify({ fromMs: 200, toMs: 250, nodes: ['b', 'a', 'zz'], hideSends: true });
+    const again = await failure(planted(), cfg({ DLAB_REPLAY: `${f.dlab.seed}:${f.dlab.path}`, DLAB_REPLAY_OUT: out, DLAB_REPLAY_VIEW: view }));
+    // The thrown report (the one graded) is untouched; only the written full report's diagram is narrowed.
+    expect(again.message).toBe(f.message);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toContain("space-time diagram of the run from t=200 ms to t=250 ms, nodes b, a, sends hidden (no node named 'zz'; the run's endpoints are a, b, c):");
+    const rows = text.split('\n').filter((l) => /^ {4}\s*\d+(\.\d+)?  /.test(l));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      const t = Number(r.trim().split(/\s+/)[0]);
+      expect(t).toBeGreaterThanOrEqual(200);
+      expect(t).toBeLessThanOrEqual(250);
+      expect(r).not.toMatch(/ send /);
+    }
+    expect(text).toMatch(/\n {4}\s+b {5}a/);
+    // A malformed view is no view: the whole run, as without one.
+    const plain = join(dir, 'plain.txt');
+    await failure(planted(), cfg({ DLAB_REPLAY: `${f.dlab.seed}:${f.dlab.path}`, DLAB_REPLAY_OUT: plain, DLAB_REPLAY_VIEW: 'nonsense' }));
+    expect(readFileSync(plain, 'utf8')).toContain('space-time diagram of the whole run, up to the failure:');
+  });
+
   it('replays identically in two separate processes', async () => {
     const f = await failure(planted());
     const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,7 +1,8 @@
 // simProperty: runs a world under many fault schedules, shrinks a failure, and throws dlab's failure report.
 import fc from 'fast-check';
 import { noteReplayable, PropertyFailure, writeReplayOut } from '../report.ts';
-import { countsOf, isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type RunConfig } from '../run-config.ts';
+import { countsOf, isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type ReplayView, type RunConfig } from '../run-config.ts';
+import type { DiagramOptions } from './render.ts';
 import { describeSchedule, type FaultEvent, type Schedule } from './faults.ts';
 import { ms } from './format.ts';
 import { hashString } from './rng.ts';
@@ -111,8 +112,9 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
   const settle = opts.settleMs ?? opts.horizonMs;
   const n = found.c.schedule.length;
   const window = opts.window ?? 40;
+  const view = full ? viewOf(out.sim, out.result.traceEnd, cfg.replayView) : undefined;
   const diagram = full
-    ? out.sim.diagram({ to: out.result.traceEnd })
+    ? out.sim.diagram(view?.opts ?? { to: out.result.traceEnd })
     : out.sim.diagram({ to: out.result.traceEnd, last: window });
   const lines = [
     `✗ ${opts.property}`,
@@ -125,7 +127,7 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
     describeSchedule(found.c.schedule, '    '),
     '',
     full
-      ? `  space-time diagram of the whole run, up to the failure:`
+      ? `  space-time diagram of ${view?.what ?? 'the whole run, up to the failure'}:`
       : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
     diagram
       .split('\n')
@@ -202,8 +204,9 @@ export async function simProperty<P extends AnyProc>(opts: SimPropertyOptions<P>
     const replayed = found.path !== undefined ? { ...found, ...countsOf(found.path) } : found;
     const out = await runCase(opts, replayed.c, Infinity);
     if (out.ok) {
-      const diagram = out.sim.diagram();
-      writeReplayOut(`✓ ${opts.property}\n  this case passes now (seed ${found.seed}${found.path !== undefined ? `, path ${found.path}` : ''})\n\n${diagram}\n`, cfg);
+      const view = viewOf(out.sim, out.sim.trace.length, cfg.replayView);
+      const diagram = out.sim.diagram(view?.opts);
+      writeReplayOut(`✓ ${opts.property}\n  this case passes now (seed ${found.seed}${found.path !== undefined ? `, path ${found.path}` : ''})\n${view === undefined ? '' : `  space-time diagram of ${view.what}:\n`}\n${diagram}\n`, cfg);
       return;
     }
     writeReplayOut(report(opts, replayed, out, cfg, true, true) + '\n', cfg);
@@ -218,6 +221,45 @@ export async function simProperty<P extends AnyProc>(opts: SimPropertyOptions<P>
     ? { ok: false, sim: again.sim, result: { kind: 'violation', message: found.why, time: again.sim.now, steps: again.sim.stats.steps, traceEnd: again.sim.trace.length }, why: found.why }
     : again;
   throw new PropertyFailure(report(opts, found, out, cfg, false, !again.ok), facts(opts.property, found, cfg));
+}
+
+/**
+ * The part of a replayed run `dlab replay --from/--to/--nodes/--hide-sends` asked for, as diagram options over
+ * trace indexes up to `end`, and in words for the diagram's heading. Names that are no endpoint of the run are
+ * left out and said so; undefined when no view was asked for.
+ */
+export function viewOf(sim: Sim, end: number, v: ReplayView | undefined): { opts: DiagramOptions; what: string } | undefined {
+  if (v === undefined || (v.fromMs === undefined && v.toMs === undefined && v.nodes === undefined && v.hideSends !== true)) return undefined;
+  const trace = sim.trace;
+  let from = trace.first;
+  let to = end;
+  if (v.fromMs !== undefined) {
+    while (from < to && (trace.at(from)?.time ?? Infinity) < v.fromMs) from++;
+  }
+  if (v.toMs !== undefined) {
+    let i = from;
+    while (i < to && (trace.at(i)?.time ?? Infinity) <= (v.toMs as number)) i++;
+    to = i;
+  }
+  const known = new Set<string>(trace.names);
+  // Only unknown names: every column, rather than none.
+  const named = v.nodes?.filter((n) => known.has(n));
+  const nodes = named === undefined || named.length === 0 ? undefined : named;
+  const unknown = v.nodes?.filter((n) => !known.has(n)) ?? [];
+  const parts = [
+    v.fromMs === undefined && v.toMs === undefined
+      ? 'the whole run, up to the failure'
+      : `the run from t=${ms(v.fromMs ?? 0)} ms to ${v.toMs === undefined ? 'the failure' : `t=${ms(v.toMs)} ms`}`,
+    ...(nodes !== undefined ? [`nodes ${nodes.join(', ')}`] : []),
+    ...(v.hideSends === true ? ['sends hidden'] : []),
+  ];
+  const what =
+    parts.join(', ') +
+    (unknown.length > 0 ? ` (no node named ${unknown.map((n) => `'${n}'`).join(', ')}; the run's endpoints are ${trace.names.join(', ')})` : '');
+  return {
+    opts: { from, to, ...(nodes !== undefined ? { nodes, onlyNodes: true } : {}), ...(v.hideSends === true ? { hideSends: true } : {}) },
+    what,
+  };
 }
 
 function quietSince(sim: Sim, end: number): string {

@@ -12,7 +12,7 @@ import { checksDeterminism, determinismLines, determinismOf, learnerFilesOf, run
 import { GradingSession } from '../../runner/run-jobs.ts';
 import { SHARDS } from '../../runner/shards.ts';
 import { parseTarget, type Target } from '../../runner/targets.ts';
-import { SEED_STRIDE } from '../../../harness/run-config.ts';
+import { encodeReplayView, SEED_STRIDE } from '../../../harness/run-config.ts';
 import type { Files } from '../../store/progress-store.ts';
 import { firstUnfinished, type Context } from '../context.ts';
 import { line, paint } from '../io.ts';
@@ -188,6 +188,13 @@ export async function replay(
     path?: string | undefined;
     target?: string | undefined;
     json?: boolean;
+    /** `--from MS`, `--to MS`: the diagram's window in virtual ms (both inclusive), as typed. */
+    from?: string | undefined;
+    to?: string | undefined;
+    /** `--nodes a,b`: the diagram's columns, in order, as typed. */
+    nodes?: string | undefined;
+    /** `--hide-sends`: no send rows in the diagram. */
+    hideSends?: boolean;
     /** Grade this exercise (a shared case's code in a scratch folder: share.ts) instead of looking up `id`. */
     exercise?: Exercise;
   },
@@ -203,6 +210,7 @@ export async function replay(
   if (opts.path !== undefined && !/^\d+(:\d+)*$/.test(opts.path)) {
     fail('bad-usage', `--path takes the path a failure report printed (numbers joined by ':', like 0:1:3), not '${opts.path}'`, copy);
   }
+  const view = replayViewOf(opts, `for example: npx dlab replay ${id ?? opts.exercise?.id ?? '<id>'} --seed ${opts.seed} --from 900 --to 1000 --nodes a,b --hide-sends`);
   const seed = Number(opts.seed);
   const ex = opts.exercise ?? ctx.exercise(id);
   const t = opts.exercise !== undefined ? ({ kind: 'exercises' } as const) : target(ctx, ex, opts.target);
@@ -210,10 +218,37 @@ export async function replay(
   // One worker, kept for a second replay of a failing simulation case (the determinism check, determinism.ts).
   const session = new GradingSession({ root: ctx.root, maxWorkers: 1 });
   try {
-    return await replayIn(ctx, session, ex, t, { seed, path: opts.path, json: opts.json === true, copy, again });
+    return await replayIn(ctx, session, ex, t, { seed, path: opts.path, view, json: opts.json === true, copy, again });
   } finally {
     session.close();
   }
+}
+
+/**
+ * The diagram view `dlab replay` was asked for, checked and encoded for the job (ENV.replayView), or undefined
+ * for the whole run. Times are virtual milliseconds, as the report prints them.
+ */
+function replayViewOf(opts: { from?: string | undefined; to?: string | undefined; nodes?: string | undefined; hideSends?: boolean }, example: string): string | undefined {
+  const time = (flag: string, raw: string | undefined): number | undefined => {
+    if (raw === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(raw)) fail('bad-usage', `${flag} takes a time in ms of the replayed run (a number, 0 or more, like 1500), not '${raw}'`, example);
+    return Number(raw);
+  };
+  const fromMs = time('--from', opts.from);
+  const toMs = time('--to', opts.to);
+  if (fromMs !== undefined && toMs !== undefined && fromMs > toMs) fail('bad-usage', `--from ${opts.from} is after --to ${opts.to}: the window would be empty`, example);
+  let nodes: string[] | undefined;
+  if (opts.nodes !== undefined) {
+    if (!/^[^,\s]+(,[^,\s]+)*$/.test(opts.nodes)) fail('bad-usage', `--nodes takes node names joined by commas, like n1,n2, not '${opts.nodes}'`, example);
+    nodes = [...new Set(opts.nodes.split(','))];
+  }
+  if (fromMs === undefined && toMs === undefined && nodes === undefined && opts.hideSends !== true) return undefined;
+  return encodeReplayView({
+    ...(fromMs !== undefined ? { fromMs } : {}),
+    ...(toMs !== undefined ? { toMs } : {}),
+    ...(nodes !== undefined ? { nodes } : {}),
+    ...(opts.hideSends === true ? { hideSends: true } : {}),
+  });
 }
 
 async function replayIn(
@@ -221,12 +256,12 @@ async function replayIn(
   session: GradingSession,
   ex: Exercise,
   t: Target,
-  opts: { seed: number; path: string | undefined; json: boolean; copy: string; again: string },
+  opts: { seed: number; path: string | undefined; view: string | undefined; json: boolean; copy: string; again: string },
 ): Promise<number> {
   const { seed, copy, again } = opts;
   // Every test runs (no stopping at the first failure): the property that owns the seed may come after a
   // hand-written scenario that fails.
-  const first = await runReplay(session, ex, t, { seed, path: opts.path }, ctx.root, { all: true });
+  const first = await runReplay(session, ex, t, { seed, path: opts.path, view: opts.view }, ctx.root, { all: true });
   if (!first.ok) throw new DlabExit(first.error);
   const { verdict: v, report, bases } = first.value;
   // fast-check's own words for a path that leads to no case of this seed.
@@ -250,7 +285,7 @@ async function replayIn(
   // command must print the same bytes every time.
   let det: Determinism | undefined;
   if (!passed && report !== undefined && checksDeterminism(ex)) {
-    const d = await secondReplay(session, ex, t, { seed, path: opts.path }, ctx.root, first.value, { all: true, gradedFailed: false, files: learnerFilesOf(ex, t, ctx.root, first.value) });
+    const d = await secondReplay(session, ex, t, { seed, path: opts.path, view: opts.view }, ctx.root, first.value, { all: true, gradedFailed: false, files: learnerFilesOf(ex, t, ctx.root, first.value) });
     if (d.ok) det = d.value;
   }
   const { io } = ctx;

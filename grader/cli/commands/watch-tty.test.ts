@@ -66,7 +66,7 @@ describe.runIf(hasTmux)('dlab watch in a terminal', () => {
     const wrong = await waitFor((s) => s.includes('expected 1'), 'the wrong save to fail');
     expect(wrong).toContain('vcTick adds one to the ticking node');
     // The property is wrapped on word boundaries; only a command to copy is left for the terminal to wrap.
-    expect(squash(wrong)).toContain("Property violated: vcTick(v, me) is v with me's counter one higher (a missing counter is 0), and v itself is left unchanged");
+    expect(squash(wrong)).toContain("✗ vcTick(v, me) is v with me's counter one higher (a missing counter is 0), and v itself is left unchanged");
     for (const l of wrong.split('\n')) if ([...l].length >= 80) expect(l).toContain('npx dlab');
 
     tmux('send-keys', '-t', 'w', 'h');
