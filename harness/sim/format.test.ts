@@ -21,6 +21,12 @@ describe('brief', () => {
     expect(brief(o)).toBe('{a:1,self:…}');
     expect(brief({ a: { b: { c: { d: { e: 1 } } } } })).toBe('{a:{b:{c:{d:{…}}}}}');
     expect(brief('x'.repeat(100), 10)).toBe('"xxxxxxxx…');
+    // A long payload is cut after its last whole field, never in the middle of one, and its brackets are closed.
+    const msg = { kind: 'data', seq: 41, payload: { kind: 'clock', ts: { c: 5, node: 'a' } } };
+    expect(brief(msg, 48)).toBe('{kind:"data",seq:41,payload:{kind:"clock",…}}');
+    expect(brief(msg, 30)).toBe('{kind:"data",seq:41,…}');
+    // A comma inside a string is no field boundary: with no whole field that fits, the cut falls where the room ends.
+    expect(brief({ note: 'a, "quoted", b', n: 1 }, 20)).toBe('{note:"a, \\"quoted\\…');
   });
 
   it('prints times without floating-point dust', () => {

@@ -8,7 +8,39 @@ const IDENT = /^[A-Za-z_$][\w$]*$/;
  */
 export function brief(value: unknown, max = 60): string {
   const s = show(value, 0, new Set());
-  return s.length <= max ? s : s.slice(0, Math.max(0, max - 1)) + '…';
+  return s.length <= max ? s : cut(s, max);
+}
+
+const CLOSE: Record<string, string> = { '{': '}', '[': ']' };
+
+/**
+ * `s` in at most `max` characters: cut after the last whole field that fits, with `…` for the rest and the
+ * brackets still open closed (`{kind:"data",seq:41,…}`), so a label never ends in the middle of a field;
+ * where not even one field fits, cut where the room ends.
+ */
+function cut(s: string, max: number): string {
+  const open: string[] = [];
+  let inString = false;
+  let best: { at: number; closers: string } | undefined;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{' || c === '[') open.push(CLOSE[c] as string);
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === ',') {
+      // Keep s[0..i] (up to and including the comma), then '…' and the closers.
+      const closers = [...open].reverse().join('');
+      if (i + 1 + 1 + closers.length > max) break;
+      best = { at: i + 1, closers };
+    }
+  }
+  if (best !== undefined) return s.slice(0, best.at) + '…' + best.closers;
+  return s.slice(0, Math.max(0, max - 1)) + '…';
 }
 
 function show(v: unknown, depth: number, seen: Set<object>): string {
