@@ -68,3 +68,23 @@ export async function within<T>(p: Promise<T>, ms: number, message: string): Pro
     cancel?.();
   }
 }
+
+/** How a promise ended within a wait: its value, its rejection, or still pending (`hung`). */
+export type Settled<T> = { readonly kind: 'value'; readonly value: T } | { readonly kind: 'rejected'; readonly error: unknown } | { readonly kind: 'hung' };
+
+/**
+ * Waits up to `ms` of patient time for `p` and says how it ended, without throwing: for tests that check that
+ * everything an API returns settles, and name the call that did not.
+ */
+export async function settleWithin<T>(p: Promise<T>, ms: number): Promise<Settled<T>> {
+  const HUNG = Symbol('hung');
+  const r = await within(
+    p.then(
+      (value): Settled<T> => ({ kind: 'value', value }),
+      (error: unknown): Settled<T> => ({ kind: 'rejected', error }),
+    ),
+    ms,
+    'hung',
+  ).catch(() => HUNG);
+  return r === HUNG ? { kind: 'hung' } : (r as Settled<T>);
+}

@@ -65,6 +65,24 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
   const log: LegacyRequest[] = [];
   const events = new EventEmitter();
   const drips = new Set<() => void>();
+  /**
+   * Parks a response until release() or close() (or a safety timer) runs `answer` on it, once; a client that
+   * goes away first takes it off the list.
+   */
+  const hold = (res: ServerResponse, answer: () => void): void => {
+    let done = false;
+    const settle = (run: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(safety);
+      drips.delete(finish);
+      if (run && !res.destroyed) answer();
+    };
+    const finish = () => settle(true);
+    const safety = setTimeout(finish, DRIP_SAFETY_MS);
+    drips.add(finish);
+    res.once('close', () => settle(false));
+  };
   let hits = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -96,44 +114,16 @@ export async function startLegacyApp(opts: { port?: number; onRequest?: (r: Lega
       req.resume();
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first chunk\n');
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(safety);
-        drips.delete(finish);
-        if (!res.destroyed) res.end('rest of the response\n');
-      };
-      const safety = setTimeout(finish, DRIP_SAFETY_MS);
-      drips.add(finish);
-      res.once('close', () => {
-        done = true;
-        clearTimeout(safety);
-        drips.delete(finish);
-      });
+      hold(res, () => res.end('rest of the response\n'));
       return;
     }
 
     if (url.pathname === '/hang') {
       // Accepts the request and never answers (until release() or close()): an app that is stuck.
       req.resume();
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(safety);
-        drips.delete(finish);
-        if (!res.destroyed) {
-          res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end('released\n');
-        }
-      };
-      const safety = setTimeout(finish, DRIP_SAFETY_MS);
-      drips.add(finish);
-      res.once('close', () => {
-        done = true;
-        clearTimeout(safety);
-        drips.delete(finish);
+      hold(res, () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('released\n');
       });
       return;
     }

@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, holds, mark, patientElapsedMs, patientSleep, patientTimeout, violated } from '@dlab/harness';
-import { bodyOf, callFails, certSerial, freePort, httpCall, leakGuard, loadPki, openCall, startLegacyApp, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions } from '@dlab/harness/net';
+import { bodyOf, callFails, certSerial, freePort, httpCall, leakGuard, loadPki, openCall, startLegacyApp, settleWithin, waitFor, within, type HttpCall, type LegacyApp, type Pki, type TlsClientOptions } from '@dlab/harness/net';
 import { startTlsSidecar, type Sidecar, type SidecarOptions } from '@impl/02-infrastructure-patterns/01-sidecar-tls';
 
 let pki: Pki;
@@ -32,18 +32,10 @@ const SETTLES = 'every promise the sidecar returns settles: startTlsSidecar() on
 
 /** Awaits a promise from the sidecar's API; a promise that hangs or rejects fails with its name, not a runner time-out. */
 async function settles<T>(p: Promise<T>, call: string): Promise<T> {
-  const hung = Symbol('hung');
-  let got: T | typeof hung;
-  try {
-    got = await within(p, SETTLE_MS, 'hung').catch((e: Error) => {
-      if (e.message === 'hung') return hung;
-      throw e;
-    });
-  } catch (e) {
-    return violated(SETTLES, call, `${call} rejected: ${(e as Error).message}`);
-  }
-  if (got === hung) violated(SETTLES, call, `${call} did not resolve within ${SETTLE_MS / 1000} s`);
-  return got as T;
+  const r = await settleWithin(p, SETTLE_MS);
+  if (r.kind === 'rejected') return violated(SETTLES, call, `${call} rejected: ${(r.error as Error).message}`);
+  if (r.kind === 'hung') return violated(SETTLES, call, `${call} did not resolve within ${SETTLE_MS / 1000} s`);
+  return r.value;
 }
 
 const optsFor = (o: Partial<SidecarOptions>): SidecarOptions => ({

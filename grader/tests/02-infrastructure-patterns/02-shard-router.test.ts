@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, holds, mark, patientElapsedMs, violated } from '@dlab/harness';
-import { callFails, freePort, httpCall, leakGuard, openCall, partitionOf, startKvShard, waitFor, within, type HttpCall, type HttpReply, type KvShard } from '@dlab/harness/net';
+import { callFails, freePort, httpCall, leakGuard, openCall, partitionOf, startKvShard, settleWithin, waitFor, within, type HttpCall, type HttpReply, type KvShard } from '@dlab/harness/net';
 import { startShardRouter, type RouterOptions, type ShardMap, type ShardRouter } from '@impl/02-infrastructure-patterns/02-shard-router';
 
 let shards: KvShard[] = [];
@@ -29,18 +29,10 @@ class NotSettled extends Error {}
 
 /** Awaits a promise from the router's API; one that hangs or rejects fails with its name, not a runner time-out. */
 async function settles<T>(p: Promise<T>, call: string): Promise<T> {
-  const hung = Symbol('hung');
-  let got: T | typeof hung;
-  try {
-    got = await within(p, SETTLE_MS, 'hung').catch((e: Error) => {
-      if (e.message === 'hung') return hung;
-      throw e;
-    });
-  } catch (e) {
-    throw new NotSettled(`${call} rejected: ${(e as Error).message}`);
-  }
-  if (got === hung) throw new NotSettled(`${call} did not resolve within ${SETTLE_MS / 1000} s`);
-  return got as T;
+  const r = await settleWithin(p, SETTLE_MS);
+  if (r.kind === 'rejected') throw new NotSettled(`${call} rejected: ${(r.error as Error).message}`);
+  if (r.kind === 'hung') throw new NotSettled(`${call} did not resolve within ${SETTLE_MS / 1000} s`);
+  return r.value;
 }
 
 /** settles(), failing the test at once with the settle property. */

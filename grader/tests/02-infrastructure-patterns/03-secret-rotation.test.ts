@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkProperty, holds, mark, patientElapsedMs, patientSleep, violated } from '@dlab/harness';
-import { callFails, certSerial, httpCall, leakGuard, openCall, loadPki, waitFor, within, type KeyPair, type Pki, type TlsClientOptions } from '@dlab/harness/net';
+import { callFails, certSerial, httpCall, leakGuard, openCall, loadPki, settleWithin, waitFor, within, type KeyPair, type Pki, type TlsClientOptions } from '@dlab/harness/net';
 import {
   CredentialSet,
   startRotatingTlsServer,
@@ -62,20 +62,12 @@ function app(req: IncomingMessage, res: ServerResponse): void {
 
 const SETTLE_MS = 2000;
 const SETTLES = 'everything the API returns settles: startRotatingTlsServer, rotate, watchSecretVolume and close resolve or reject within 2 s';
-const TIMED_OUT = Symbol('timed out');
 
 /** Awaits `p` for at most 2 s of patient time; a promise still pending then fails the test, naming `what`. */
 async function settles<T>(p: Promise<T>, what: string, example: string): Promise<T> {
-  const r: { value: T } | { error: unknown } | typeof TIMED_OUT = await within(
-    p.then(
-      (value): { value: T } | { error: unknown } => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    SETTLE_MS,
-    'pending',
-  ).catch(() => TIMED_OUT);
-  if (r === TIMED_OUT) violated(SETTLES, example, `${what} neither resolved nor rejected within ${SETTLE_MS / 1000} s`);
-  if ('error' in r) throw r.error;
+  const r = await settleWithin(p, SETTLE_MS);
+  if (r.kind === 'hung') violated(SETTLES, example, `${what} neither resolved nor rejected within ${SETTLE_MS / 1000} s`);
+  if (r.kind === 'rejected') throw r.error;
   return r.value;
 }
 

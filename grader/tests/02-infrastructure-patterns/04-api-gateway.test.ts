@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { checkAsyncProperty, checkProperty, holds, mark, patientElapsedMs, violated } from '@dlab/harness';
-import { httpCall, leakGuard, waitFor, listenTracked, parseXml, serializeXml, within, xmlElement, type HttpReply, type Tracked, type XmlElement, freePort } from '@dlab/harness/net';
+import { httpCall, leakGuard, settleWithin, waitFor, listenTracked, parseXml, serializeXml, within, xmlElement, type HttpReply, type Tracked, type XmlElement, freePort } from '@dlab/harness/net';
 import { jsonToXml, Registry, startGateway, translatorFor, xmlToJson, type Gateway, type GatewayOptions, type Json } from '@impl/02-infrastructure-patterns/04-api-gateway';
 
 // ---------------------------------------------------------------------------------------------------
@@ -321,20 +321,12 @@ async function backend(id: string, format: 'json' | 'xml', behaviour: Behaviour 
 }
 
 const SETTLES = 'everything the API returns settles: startGateway and close resolve or reject within 2 s';
-const TIMED_OUT = Symbol('timed out');
 
 /** Awaits `p` for at most 2 s of patient time; a promise still pending then fails the test, naming `what`. */
 async function settles<T>(p: Promise<T>, what: string, example: string): Promise<T> {
-  const r: { value: T } | { error: unknown } | typeof TIMED_OUT = await within(
-    p.then(
-      (value): { value: T } | { error: unknown } => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    2000,
-    'pending',
-  ).catch(() => TIMED_OUT);
-  if (r === TIMED_OUT) violated(SETTLES, example, `${what} neither resolved nor rejected within 2 s`);
-  if ('error' in r) throw r.error;
+  const r = await settleWithin(p, 2000);
+  if (r.kind === 'hung') violated(SETTLES, example, `${what} neither resolved nor rejected within 2 s`);
+  if (r.kind === 'rejected') throw r.error;
   return r.value;
 }
 
