@@ -257,6 +257,21 @@ const SKEWED: FaultEvent[] = [
   { at: 300, code: 'ST', node: 'b', deltaMs: -3000 },
 ];
 
+/**
+ * The nodes whose stable replay may have changed since trace index `from`: those where something happened (a
+ * delivery, a timer, a restart), or every node for an event at no node (a client's append, a fault).
+ */
+function touchedSince(sim: Sim<Node>, from: number): Set<string> {
+  const touched = new Set<string>();
+  for (let i = Math.max(from, sim.trace.first); i < sim.trace.length; i++) {
+    const e = sim.trace.at(i);
+    if (e === undefined || e.kind === 'send' || e.kind === 'drop') continue;
+    if (e.node !== undefined && NODES.includes(e.node)) touched.add(e.node);
+    else for (const n of NODES) touched.add(n);
+  }
+  return touched;
+}
+
 describe('01-foundations/01-lamport-ordering', () => {
   it('compareTs orders timestamps by counter, then by node id', () => {
     checkProperty(
@@ -364,15 +379,8 @@ describe('01-foundations/01-lamport-ordering', () => {
             if (w.rec.broken !== undefined) return w.rec.broken;
             // A node's stable replay can only change when something happens at that node (a message, a
             // timer, a restart) or a client appends: look at the nodes this step touched.
-            const touched = new Set<string>();
-            const end = sim.trace.length;
-            for (let i = Math.max(seen, sim.trace.first); i < end; i++) {
-              const e = sim.trace.at(i);
-              if (e === undefined || e.kind === 'send' || e.kind === 'drop') continue;
-              if (e.node !== undefined && NODES.includes(e.node)) touched.add(e.node);
-              else for (const n of NODES) touched.add(n);
-            }
-            seen = end;
+            const touched = touchedSince(sim, seen);
+            seen = sim.trace.length;
             for (const node of touched) {
               const got = sim.asNode(node, (p) => p.stableReplay());
               if (got === undefined) continue;
@@ -456,15 +464,8 @@ describe('01-foundations/01-lamport-ordering', () => {
             if (w.rec.broken !== undefined) return w.rec.broken;
             waiting.push(...w.rec.appended.slice(appended));
             appended = w.rec.appended.length;
-            const touched = new Set<string>();
-            const end = sim.trace.length;
-            for (let i = Math.max(seen, sim.trace.first); i < end; i++) {
-              const e = sim.trace.at(i);
-              if (e === undefined || e.kind === 'send' || e.kind === 'drop') continue;
-              if (e.node !== undefined && NODES.includes(e.node)) touched.add(e.node);
-              else for (const n of NODES) touched.add(n);
-            }
-            seen = end;
+            const touched = touchedSince(sim, seen);
+            seen = sim.trace.length;
             for (const node of touched) {
               const got = sim.asNode(node, (p) => p.stableReplay());
               const set = stable.get(node)!;
