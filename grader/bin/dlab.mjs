@@ -17,12 +17,15 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-// A command that grades starts its workers now: they load vitest while this process loads the CLI. check and
-// watch split the hidden tests across two (grader/runner/shards.ts, SHARDS).
-const GRADING = new Map([['check', 2], ['watch', 2], ['replay', 1], ['compare', 1], ['share', 2]]);
+// A command that grades starts its workers now: they load vitest while this process loads the CLI. watch splits
+// the hidden tests across two (grader/runner/shards.ts, SHARDS); check and share across one, or two for an
+// exercise on real sockets, whose second worker the runner starts once the exercise is known (checkShards).
+const GRADING = new Map([['check', 1], ['watch', 2], ['replay', 1], ['compare', 1], ['share', 1]]);
 const early = argv[0] === 'progress' && argv.includes('--recheck') ? 2 : (GRADING.get(argv[0] ?? '') ?? 0);
 if (early > 0 && !argv.includes('--help') && !argv.includes('-h')) {
-  /** @type {any} */ (globalThis).__dlabEarlyWorkers = { children: Array.from({ length: early }, () => spawnWorker(root)), root };
+  // check, replay, compare and share grade one job per worker; watch, --all and --recheck grade many.
+  const oneJob = argv[0] !== 'watch' && argv[0] !== 'progress' && !argv.includes('--all');
+  /** @type {any} */ (globalThis).__dlabEarlyWorkers = { children: Array.from({ length: early }, () => spawnWorker(root, undefined, { oneJob })), root };
 }
 
 /** @param {string | undefined} why */

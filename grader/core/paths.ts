@@ -28,6 +28,8 @@ export interface ExercisePaths {
   readonly fileNames: readonly string[];
   readonly test: string;
   readonly mutantsDir: string;
+  /** Correct implementations of other designs (grader/alternatives/<id>/), which verify must see pass. */
+  readonly alternativesDir: string;
 }
 
 export function chapterOf(id: string): string {
@@ -51,6 +53,7 @@ export function exercisePaths(id: string, files: readonly string[] | undefined, 
     fileNames,
     test: join(root, 'grader', 'tests', `${id}.test.ts`),
     mutantsDir: join(root, 'grader', 'mutants', id),
+    alternativesDir: join(root, 'grader', 'alternatives', id),
   };
 }
 

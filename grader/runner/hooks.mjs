@@ -36,14 +36,15 @@ let esbuild;
 let esbuildVersion = '';
 const require = createRequire(import.meta.url);
 
-/** @param {{ vitestApi: string; root: string; cacheDir: string }} data */
+/** @param {{ vitestApi: string; root: string; cacheDir: string; eagerCompiler?: boolean }} data */
 export function initialize(data) {
   vitestApi = data.vitestApi;
   cacheDir = data.cacheDir;
   paths = tsconfigPaths(data.root);
   esbuildVersion = /** @type {{ version: string }} */ (require('esbuild/package.json')).version;
   // Start esbuild's service now (asynchronously: resolving does not wait), so that the first changed file
-  // does not wait for it.
+  // does not wait for it; a worker that grades one job starts it only on a cache miss.
+  if (data.eagerCompiler === false) return;
   setImmediate(() => {
     compiler()
       .transform('', { loader: 'ts' })

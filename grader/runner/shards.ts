@@ -2,13 +2,25 @@
 // would have given: tests in file order, and with bail, nothing after the first failure in file order.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Exercise } from '../core/course.ts';
 import type { ErrorInfo, Job, JobOutcome, TestOutcome } from './protocol.ts';
 
 /**
- * Shards of a graded run (check, watch). A constant, not the machine's core count: which tests share a
- * process (and so a learner's module-level state) must not depend on the machine, or neither would the verdict.
+ * Shards of a save in watch mode, whose workers stay warm. A constant, not the machine's core count: which
+ * tests share a process (and so a learner's module-level state) must not depend on the machine, or neither
+ * would the verdict.
  */
 export const SHARDS = 2;
+
+/**
+ * Shards of a one-off grading (check, share): fixed per exercise, like SHARDS. A fresh worker spends most of a
+ * simulation's or a pure exercise's time compiling hot code (V8's warm-up); two fresh workers would each pay it,
+ * and start up side by side on the same two cores, so one worker is quicker. Tests on real sockets mostly wait
+ * (time-outs, slow peers), and two workers overlap those waits.
+ */
+export function checkShards(ex: Pick<Exercise, 'kind'>): number {
+  return ex.kind === 'sockets' ? 2 : 1;
+}
 
 /** The jobs for `job` split `count` ways; their control file is created empty (no shard has failed yet). */
 export function shardJob(job: Job, count: number, dir: string): Job[] {

@@ -1,6 +1,6 @@
 // What a run grades: the learner's stub, the reference, one mutant (a patch applied to a copy), or a path.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { applyPatch, parsePatch } from 'diff';
 import type { Exercise } from '../core/course.ts';
@@ -28,6 +28,24 @@ export function targetLabel(t: Target): string {
 
 export function mutantTarget(ex: Exercise, name: string): Target {
   return { kind: 'mutant', name, patch: join(ex.paths.mutantsDir, `${name}.patch`) };
+}
+
+/**
+ * The correct implementations of other designs kept for an exercise: `grader/alternatives/<id>/<name>.ts` (a
+ * folder `<name>/` for a folder exercise). `dlab verify` grades each and fails if one is rejected.
+ */
+export function alternativesOf(ex: Exercise): Array<{ readonly name: string; readonly path: string }> {
+  let names: string[];
+  try {
+    names = readdirSync(ex.paths.alternativesDir).sort();
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    const path = join(ex.paths.alternativesDir, n);
+    if (ex.files !== undefined) return statSync(path).isDirectory() ? [{ name: n, path }] : [];
+    return n.endsWith('.ts') ? [{ name: n.slice(0, -3), path }] : [];
+  });
 }
 
 /** Reads `--target`: `exercises` (default), `solutions`, `mutant:<name>`, a `.patch` file, or a `.ts` file / folder. */

@@ -10,7 +10,7 @@ import { grade, headline, planJob, verdictOf, type GradeOptions, type Verdict } 
 import { annotate, classicFor, resemblesOf } from '../../runner/classic.ts';
 import { checksDeterminism, determinismLines, determinismOf, learnerFilesOf, runReplay, secondReplay, type Determinism } from '../../runner/determinism.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
-import { SHARDS } from '../../runner/shards.ts';
+import { checkShards } from '../../runner/shards.ts';
 import { parseTarget, type Target } from '../../runner/targets.ts';
 import { encodeReplayView, SEED_STRIDE } from '../../../harness/run-config.ts';
 import type { Files } from '../../store/progress-store.ts';
@@ -106,7 +106,7 @@ export async function check(
 ): Promise<number> {
   const ex = ctx.exercise(id);
   const t = target(ctx, ex, opts.target);
-  const v = await gradeAndRecord(ctx, ex, t, { shards: SHARDS });
+  const v = await gradeAndRecord(ctx, ex, t, { shards: checkShards(ex) });
   // A failing simulation case is replayed twice: two different traces mean the code is not deterministic.
   const det = t.kind === 'exercises' || t.kind === 'path' ? await determinismOf(ex, t, v, ctx.root) : undefined;
   const explore = opts.explore ?? 0;

@@ -9,7 +9,7 @@ import { DlabExit, fail } from '../../core/errors.ts';
 import { shown } from '../../core/paths.ts';
 import { replayCaseOf } from '../../runner/determinism.ts';
 import { grade, headline } from '../../runner/grade.ts';
-import { SHARDS } from '../../runner/shards.ts';
+import { checkShards } from '../../runner/shards.ts';
 import type { Files } from '../../store/progress-store.ts';
 import type { Context } from '../context.ts';
 import { line, paint, type Io } from '../io.ts';
@@ -65,7 +65,7 @@ async function currentCase(ctx: Context, ex: Exercise, files: Files): Promise<Pi
     }
   }
   // Graded and recorded as `dlab check` does (an identical save is not another attempt).
-  const r = await grade(ex, { kind: 'exercises' }, { shards: SHARDS }, ctx.root);
+  const r = await grade(ex, { kind: 'exercises' }, { shards: checkShards(ex) }, ctx.root);
   if (!r.ok) throw new DlabExit(r.error);
   const v = r.value;
   recordVerdict(ctx, ex, v, files);

@@ -1,5 +1,6 @@
-// `dlab verify`: proves every exercise sound. The reference passes (on extra seeds too), the untouched stub
-// fails, every mutant is rejected, the stub and the reference export the same types.
+// `dlab verify`: proves every exercise sound. The reference passes (on extra seeds too), so does every
+// alternative correct design kept in grader/alternatives/<id>/, the untouched stub fails, every mutant is
+// rejected, the stub and the reference export the same types.
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { CATALOGUE } from '../../catalogue.ts';
@@ -11,7 +12,7 @@ import type { Job, JobOutcome } from '../../runner/protocol.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
 import { saveSignatures } from '../../runner/classic.ts';
 import { VerdictCache } from '../../runner/verdict-cache.ts';
-import { committedStub, mutantTarget } from '../../runner/targets.ts';
+import { alternativesOf, committedStub, mutantTarget } from '../../runner/targets.ts';
 import type { Context } from '../context.ts';
 import { line, paint } from '../io.ts';
 
@@ -21,6 +22,8 @@ export interface VerifyRow {
   readonly solutionPasses: boolean;
   readonly stubFails: boolean;
   readonly mutants: ReadonlyArray<{ readonly name: string; readonly rejected: boolean }>;
+  /** The correct implementations of other designs in grader/alternatives/<id>/, each of which must pass. */
+  readonly alternatives: ReadonlyArray<{ readonly name: string; readonly passes: boolean }>;
   /** Wall time of this exercise's runs, added up over the workers; 0 when every run came from the cache. */
   readonly durationMs: number;
   /** Everything that makes the exercise unsound, in words; empty when it is sound. */
@@ -59,7 +62,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
   const extraSeeds = opts.seeds ?? 1;
   const t0 = performance.now();
 
-  const planned: Array<{ ex: Exercise; role: 'solution' | 'stub' | { mutant: string }; plan: PlannedJob }> = [];
+  const planned: Array<{ ex: Exercise; role: Role; plan: PlannedJob }> = [];
   const problems = new Map<string, string[]>(exercises.map((e) => [e.id, []]));
   const changedStubs: string[] = [];
   for (const ex of exercises) {
@@ -73,6 +76,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     if (stub.changed) changedStubs.push(ex.id);
     add('stub', planJob(ex, stub.target, {}, ctx.root, '-committed'));
     for (const m of ex.mutants) add({ mutant: m }, planJob(ex, mutantTarget(ex, m), {}, ctx.root));
+    for (const a of alternativesOf(ex)) add({ alternative: a.name }, planJob(ex, { kind: 'path', path: a.path }, {}, ctx.root, `-alt-${a.name}`));
     if (ex.mutants.length < MIN_MUTANTS) problems.get(ex.id)!.push(`has ${ex.mutants.length} mutants; every exercise keeps at least ${MIN_MUTANTS} (the classic bugs CURRICULUM.md lists)`);
   }
   for (const prob of catalogueProblems) {
@@ -93,7 +97,10 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     if (hit !== undefined) outcomes.set(x.plan.job.key, hit);
     else todo.push(x.plan.job);
   }
-  const workers = Math.max(1, Math.min(availableParallelism(), 4));
+  // Two workers per core: a run on real sockets mostly waits (time-outs, a silent peer), and another run can use
+  // the core meanwhile. Limits are in CPU time and in wall time less the waits for a CPU, so sharing a core
+  // changes no verdict (verify --stress checks that under far more load).
+  const workers = Math.max(2, Math.min(2 * availableParallelism(), 8));
   if (!opts.json) {
     if (changedStubs.length > 0) {
       const which = changedStubs.length === 1 ? changedStubs[0] : `${changedStubs.length} exercises`;
@@ -118,7 +125,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
   }
   // A mutant the fixed seeds miss: is it caught on random seed families? Then the fixed seeds lack a
   // hand-written case for that bug (say so); if not, the hidden test lacks the property or the fault.
-  const missed = planned.filter((x) => typeof x.role === 'object' && outcomePassed(x.plan, outcomes.get(x.plan.job.key), ctx.root));
+  const missed = planned.filter((x) => isMutant(x.role) && outcomePassed(x.plan, outcomes.get(x.plan.job.key), ctx.root));
   const explored = new Map<string, number[]>();
   if (missed.length > 0) {
     const jobs: Array<{ key: string; shift: number; job: Job }> = [];
@@ -152,14 +159,14 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     const verdicts = mine.map((x) => ({ role: x.role, plan: x.plan, v: verdictOf(x.plan, outcomes.get(x.plan.job.key) ?? { kind: 'crashed', message: 'no result' }, 0, ctx.root), tag: x.plan.job.env['DLAB_SEED_SHIFT'] }));
     const list = problems.get(ex.id)!;
     // Every mutant's verdict is in hand: keep their failure signatures for check's "classic mistake" line.
-    saveSignatures(ex, ctx.root, new Map(verdicts.flatMap((x) => (typeof x.role === 'object' ? [[x.role.mutant, x.v] as const] : []))));
+    saveSignatures(ex, ctx.root, new Map(verdicts.flatMap((x) => (isMutant(x.role) ? [[x.role.mutant, x.v] as const] : []))));
     list.push(...(typeProblems.get(ex.id) ?? []));
     const sol = verdicts.filter((x) => x.role === 'solution');
     for (const s of sol) if (!s.v.passed) list.push(`the solution fails${s.tag === '0' ? '' : ` on seed shift ${s.tag} (a flaky test?)`}: ${describe(s.v)}`);
     const stub = verdicts.find((x) => x.role === 'stub');
     if (stub?.v.passed === true) list.push('the untouched stub passes: the hidden test checks too little');
     const mutants = ex.mutants.map((name) => {
-      const m = verdicts.find((x) => typeof x.role === 'object' && x.role.mutant === name);
+      const m = verdicts.find((x) => isMutant(x.role) && x.role.mutant === name);
       if (m === undefined) return { name, rejected: false };
       if (m.v.passed) {
         const caught = explored.get(m.plan.job.key) ?? [];
@@ -172,6 +179,11 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
       if (m.v.kind === 'did-not-load') list.push(`mutant '${name}' does not load (${describe(m.v)}): fix the patch`);
       return { name, rejected: !m.v.passed && m.v.kind !== 'did-not-load' };
     });
+    const alternatives = verdicts.flatMap((x) => {
+      if (typeof x.role !== 'object' || !('alternative' in x.role)) return [];
+      if (!x.v.passed) list.push(`the alternative solution '${x.role.alternative}' (a correct design the grader must accept) fails: ${describe(x.v)}`);
+      return [{ name: x.role.alternative, passes: x.v.passed }];
+    });
     const solutionPasses = sol.length === extraSeeds + 1 && sol.every((s) => s.v.passed);
     if (stressed !== undefined) {
       for (const x of mine) {
@@ -181,7 +193,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
       }
     }
     const durationMs = sum(mine.map((x) => wallMs.get(x.plan.job.key) ?? 0));
-    return { id: ex.id, solutionPasses, stubFails: stub !== undefined && !stub.v.passed, mutants, durationMs, problems: list };
+    return { id: ex.id, solutionPasses, stubFails: stub !== undefined && !stub.v.passed, mutants, alternatives, durationMs, problems: list };
   });
 
   const sound = rows.filter((r) => r.problems.length === 0).length;
@@ -193,7 +205,8 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
       const mark = r.problems.length === 0 ? p.green('✓') : p.red('✗');
       const rejected = r.mutants.filter((m) => m.rejected).length;
       const cost = r.durationMs === 0 ? 'cached' : `${(r.durationMs / 1000).toFixed(1)} s`;
-      line(io.stdout, `${mark} ${r.id.padEnd(48)} ${p.dim(`solution ${r.solutionPasses ? 'passes' : 'FAILS'} · stub ${r.stubFails ? 'fails' : 'PASSES'} · mutants ${rejected}/${r.mutants.length} rejected · ${cost}`)}`);
+      const alts = r.alternatives.length === 0 ? '' : ` · alternatives ${r.alternatives.filter((a) => a.passes).length}/${r.alternatives.length} pass`;
+      line(io.stdout, `${mark} ${r.id.padEnd(48)} ${p.dim(`solution ${r.solutionPasses ? 'passes' : 'FAILS'} · stub ${r.stubFails ? 'fails' : 'PASSES'} · mutants ${rejected}/${r.mutants.length} rejected${alts} · ${cost}`)}`);
       for (const prob of r.problems) line(io.stdout, `    ${p.red('-')} ${prob}`);
     }
     for (const prob of unowned) line(io.stdout, `${p.red('✗')} ${prob}`);
@@ -209,8 +222,13 @@ function describe(v: Verdict): string {
   return f === undefined ? v.kind : `${f.test}: ${f.message.split('\n')[0]}`;
 }
 
-function roleName(role: 'solution' | 'stub' | { mutant: string }): string {
-  return typeof role === 'object' ? `mutant '${role.mutant}'` : `the ${role}`;
+type Role = 'solution' | 'stub' | { readonly mutant: string } | { readonly alternative: string };
+
+const isMutant = (role: Role): role is { readonly mutant: string } => typeof role === 'object' && 'mutant' in role;
+
+function roleName(role: Role): string {
+  if (typeof role !== 'object') return `the ${role}`;
+  return 'mutant' in role ? `mutant '${role.mutant}'` : `the alternative solution '${role.alternative}'`;
 }
 
 /** What must not change with load: pass or fail, the kind of verdict, and which tests failed. */

@@ -332,6 +332,65 @@ describe('01-foundations/01-lamport-ordering', () => {
     );
   });
 
+  // Cheap and sharp, so it comes before the long properties: a node that chatters or never advertises fails here first.
+  it('clocks are advertised at least every 50 ms: on a calm network every event is stable everywhere within 60 ms', async () => {
+    await simProperty({
+      property:
+        `on a network without faults, every event is in every node's stableReplay() within ${STABLE_WITHIN_MS} ms of its append ` +
+        `(each node advertises its clock to every peer at least every ${ADVERT_MS} ms, and a message takes at most 5 ms), ` +
+        `and the nodes send at most ${MAX_MSGS_PER_SEC} messages per second`,
+      seed: 1106,
+      world: (c): World<Node> => {
+        const w = makeWorld(c);
+        const stable = new Map<string, Set<string>>(NODES.map((n) => [n, new Set<string>()]));
+        /** Appended events not yet stable everywhere, oldest first. */
+        let waiting: Appended[] = [];
+        let seen = 0;
+        let appended = 0;
+        return {
+          ...w.world,
+          invariant: (sim) => {
+            if (w.rec.broken !== undefined) return w.rec.broken;
+            waiting.push(...w.rec.appended.slice(appended));
+            appended = w.rec.appended.length;
+            const touched = touchedSince(sim, seen);
+            seen = sim.trace.length;
+            for (const node of touched) {
+              const got = sim.asNode(node, (p) => p.stableReplay());
+              const set = stable.get(node)!;
+              if (!Array.isArray(got) || got.length === set.size) continue;
+              for (const e of got as StoredEvent[]) if (typeof e?.event?.id === 'string') set.add(e.event.id);
+            }
+            waiting = waiting.filter((a) => NODES.some((n) => !stable.get(n)!.has(a.id)));
+            const late = waiting[0];
+            const budget = MAX_MSGS_PER_SEC * ((HORIZON + SETTLE) / 1000);
+            if (sim.stats.sent > budget) {
+              return (
+                `the nodes sent ${sim.stats.sent} messages by t=${sim.now} ms, more than the ${budget} allowed for the whole run (${MAX_MSGS_PER_SEC} a second, ` +
+                `3× the reference, acks included): a clock advert every ${ADVERT_MS} ms is enough`
+              );
+            }
+            if (late !== undefined && sim.now > late.at + STABLE_WITHIN_MS + 1e-6) {
+              const where = NODES.filter((n) => !stable.get(n)!.has(late.id));
+              return (
+                `${show(late)} was appended at t=${late.at} ms, and at t=${sim.now} ms it is still not in ${where.map((n) => `${n}.stableReplay()`).join(' or ')}: ` +
+                `on a network without faults every event is stable everywhere within ${STABLE_WITHIN_MS} ms (does every node advertise its clock to every peer at least every ${ADVERT_MS} ms, even when idle?)`
+              );
+            }
+            return undefined;
+          },
+        };
+      },
+      horizonMs: HORIZON,
+      settleMs: SETTLE,
+      runs: 20,
+      killers: [
+        { seed: 32, schedule: [] },
+        { seed: 33, schedule: [] },
+      ],
+    });
+  });
+
   it('timestamps respect happened-before, and after the heal every node replays all events in one order consistent with it', async () => {
     await simProperty({
       property:
@@ -440,64 +499,6 @@ describe('01-foundations/01-lamport-ordering', () => {
         { seed: 25, schedule: [{ at: 0, code: 'L', pct: 30 }] },
         { seed: 26, schedule: [{ at: 0, code: 'D', pct: 30 }, { at: 0, code: 'R', pct: 50, maxMs: 150 }] },
         { seed: 27, schedule: DRIFT },
-      ],
-    });
-  });
-
-  it('clocks are advertised at least every 50 ms: on a calm network every event is stable everywhere within 60 ms', async () => {
-    await simProperty({
-      property:
-        `on a network without faults, every event is in every node's stableReplay() within ${STABLE_WITHIN_MS} ms of its append ` +
-        `(each node advertises its clock to every peer at least every ${ADVERT_MS} ms, and a message takes at most 5 ms), ` +
-        `and the nodes send at most ${MAX_MSGS_PER_SEC} messages per second`,
-      seed: 1106,
-      world: (c): World<Node> => {
-        const w = makeWorld(c);
-        const stable = new Map<string, Set<string>>(NODES.map((n) => [n, new Set<string>()]));
-        /** Appended events not yet stable everywhere, oldest first. */
-        let waiting: Appended[] = [];
-        let seen = 0;
-        let appended = 0;
-        return {
-          ...w.world,
-          invariant: (sim) => {
-            if (w.rec.broken !== undefined) return w.rec.broken;
-            waiting.push(...w.rec.appended.slice(appended));
-            appended = w.rec.appended.length;
-            const touched = touchedSince(sim, seen);
-            seen = sim.trace.length;
-            for (const node of touched) {
-              const got = sim.asNode(node, (p) => p.stableReplay());
-              const set = stable.get(node)!;
-              if (!Array.isArray(got) || got.length === set.size) continue;
-              for (const e of got as StoredEvent[]) if (typeof e?.event?.id === 'string') set.add(e.event.id);
-            }
-            waiting = waiting.filter((a) => NODES.some((n) => !stable.get(n)!.has(a.id)));
-            const late = waiting[0];
-            const budget = MAX_MSGS_PER_SEC * ((HORIZON + SETTLE) / 1000);
-            if (sim.stats.sent > budget) {
-              return (
-                `the nodes sent ${sim.stats.sent} messages by t=${sim.now} ms, more than the ${budget} allowed for the whole run (${MAX_MSGS_PER_SEC} a second, ` +
-                `3× the reference, acks included): a clock advert every ${ADVERT_MS} ms is enough`
-              );
-            }
-            if (late !== undefined && sim.now > late.at + STABLE_WITHIN_MS + 1e-6) {
-              const where = NODES.filter((n) => !stable.get(n)!.has(late.id));
-              return (
-                `${show(late)} was appended at t=${late.at} ms, and at t=${sim.now} ms it is still not in ${where.map((n) => `${n}.stableReplay()`).join(' or ')}: ` +
-                `on a network without faults every event is stable everywhere within ${STABLE_WITHIN_MS} ms (does every node advertise its clock to every peer at least every ${ADVERT_MS} ms, even when idle?)`
-              );
-            }
-            return undefined;
-          },
-        };
-      },
-      horizonMs: HORIZON,
-      settleMs: SETTLE,
-      runs: 20,
-      killers: [
-        { seed: 32, schedule: [] },
-        { seed: 33, schedule: [] },
       ],
     });
   });
