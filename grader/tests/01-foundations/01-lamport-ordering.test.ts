@@ -332,7 +332,8 @@ describe('01-foundations/01-lamport-ordering', () => {
     );
   });
 
-  // Cheap and sharp, so it comes before the long properties: a node that chatters or never advertises fails here first.
+  // Cheap and sharp, so these two come before the long properties: a node that chatters or never advertises, or
+  // that orders by wall clock, fails here first.
   it('clocks are advertised at least every 50 ms: on a calm network every event is stable everywhere within 60 ms', async () => {
     await simProperty({
       property:
@@ -388,6 +389,54 @@ describe('01-foundations/01-lamport-ordering', () => {
         { seed: 32, schedule: [] },
         { seed: 33, schedule: [] },
       ],
+    });
+  });
+
+  it('the replay does not depend on the wall clocks', async () => {
+    const wall = (f: FaultEvent): boolean => f.code === 'SK' || f.code === 'ST';
+    await simProperty({
+      property: 'every timestamp and every replay is the same when the run is repeated with the wall clocks skewed and stepped (SK, ST): the order never depends on the wall clock',
+      seed: 1105,
+      world: (c): World<Node> => {
+        const w = makeWorld(c);
+        return {
+          ...w.world,
+          check: async (sim) => {
+            const v = w.finish(sim);
+            if (v !== undefined) return v;
+            // The same case, with every wall-clock fault removed (everything else is drawn from the same seed).
+            let base: Recorded | undefined;
+            const calm: SimCase = { seed: c.seed, schedule: c.schedule.filter((f) => !wall(f)) };
+            const out = await runCase({ property: 'baseline', horizonMs: HORIZON, settleMs: SETTLE, world: (cc) => makeWorld(cc, (r) => (base = r)).world }, calm);
+            if (!out.ok || base === undefined) return `the same case without the wall-clock faults failed: ${out.ok ? 'no result' : out.why}`;
+            for (const a of w.rec.appended) {
+              const b = base.byId.get(a.id);
+              if (b === undefined || b.node !== a.node) return `the run went differently without the wall-clock faults (${a.id} went elsewhere): does your node change its behaviour with the wall clock?`;
+              if (cmp(a.ts, b.ts) !== 0) {
+                return `${a.id} (${a.client}'s ${nth(a.k)} event, at ${a.node}) got the timestamp ${fmt(a.ts)} with the wall clocks skewed and stepped, but ${fmt(b.ts)} with true wall clocks: timestamps must come from the Lamport clock, not the wall clock`;
+              }
+            }
+            for (const node of NODES) {
+              const x = w.rec.final!.get(node)!.replay.join(' ');
+              const y = base.final!.get(node)!.replay.join(' ');
+              if (x !== y) return `${node} replays [${x}] with the wall clocks skewed and stepped, but [${y}] with true wall clocks`;
+            }
+            return undefined;
+          },
+        };
+      },
+      faults: faultSchedule({
+        nodes: NODES,
+        codes: ['SK', 'ST', 'SK', 'ST', 'L', 'R'],
+        horizonMs: HORIZON,
+        minEvents: 1,
+        maxEvents: 5,
+        bounds: { lossPct: 20, reorderPct: 30, reorderMs: 100, skewMs: 10_000, stepMs: 5_000 },
+      }),
+      horizonMs: HORIZON,
+      settleMs: SETTLE,
+      runs: 30,
+      killers: [{ seed: 8, schedule: SKEWED }],
     });
   });
 
@@ -503,53 +552,6 @@ describe('01-foundations/01-lamport-ordering', () => {
     });
   });
 
-  it('the replay does not depend on the wall clocks', async () => {
-    const wall = (f: FaultEvent): boolean => f.code === 'SK' || f.code === 'ST';
-    await simProperty({
-      property: 'every timestamp and every replay is the same when the run is repeated with the wall clocks skewed and stepped (SK, ST): the order never depends on the wall clock',
-      seed: 1105,
-      world: (c): World<Node> => {
-        const w = makeWorld(c);
-        return {
-          ...w.world,
-          check: async (sim) => {
-            const v = w.finish(sim);
-            if (v !== undefined) return v;
-            // The same case, with every wall-clock fault removed (everything else is drawn from the same seed).
-            let base: Recorded | undefined;
-            const calm: SimCase = { seed: c.seed, schedule: c.schedule.filter((f) => !wall(f)) };
-            const out = await runCase({ property: 'baseline', horizonMs: HORIZON, settleMs: SETTLE, world: (cc) => makeWorld(cc, (r) => (base = r)).world }, calm);
-            if (!out.ok || base === undefined) return `the same case without the wall-clock faults failed: ${out.ok ? 'no result' : out.why}`;
-            for (const a of w.rec.appended) {
-              const b = base.byId.get(a.id);
-              if (b === undefined || b.node !== a.node) return `the run went differently without the wall-clock faults (${a.id} went elsewhere): does your node change its behaviour with the wall clock?`;
-              if (cmp(a.ts, b.ts) !== 0) {
-                return `${a.id} (${a.client}'s ${nth(a.k)} event, at ${a.node}) got the timestamp ${fmt(a.ts)} with the wall clocks skewed and stepped, but ${fmt(b.ts)} with true wall clocks: timestamps must come from the Lamport clock, not the wall clock`;
-              }
-            }
-            for (const node of NODES) {
-              const x = w.rec.final!.get(node)!.replay.join(' ');
-              const y = base.final!.get(node)!.replay.join(' ');
-              if (x !== y) return `${node} replays [${x}] with the wall clocks skewed and stepped, but [${y}] with true wall clocks`;
-            }
-            return undefined;
-          },
-        };
-      },
-      faults: faultSchedule({
-        nodes: NODES,
-        codes: ['SK', 'ST', 'SK', 'ST', 'L', 'R'],
-        horizonMs: HORIZON,
-        minEvents: 1,
-        maxEvents: 5,
-        bounds: { lossPct: 20, reorderPct: 30, reorderMs: 100, skewMs: 10_000, stepMs: 5_000 },
-      }),
-      horizonMs: HORIZON,
-      settleMs: SETTLE,
-      runs: 30,
-      killers: [{ seed: 8, schedule: SKEWED }],
-    });
-  });
 
   it.runIf(metricsWanted())('behaviour metrics for dlab compare', async () => {
     let msgs = 0;
