@@ -16,6 +16,7 @@
 // correct implementation into a time-out.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { runDelayMs } from '../../harness/schedstat.mjs';
+import { errorInfo } from './error-info.mjs';
 import { ONE_JOB_ENV } from './spawn-worker.mjs';
 import { register as registerHooks } from 'node:module';
 import { join } from 'node:path';
@@ -152,25 +153,6 @@ function inspect(v) {
 }
 
 // ---- outcomes ----
-
-/** @param {unknown} e @returns {ErrorInfo} */
-function errorInfo(e) {
-  const x = /** @type {{ message?: unknown; name?: unknown; dlab?: Record<string, unknown>; diff?: unknown }} */ (e ?? {});
-  let message = typeof x.message === 'string' ? x.message : String(e);
-  const plainNames = ['Error', 'AssertionError', 'PropertyFailure'];
-  if (typeof x.name === 'string' && !plainNames.includes(x.name) && !message.startsWith(x.name)) message = `${x.name}: ${message}`;
-  if (typeof x.diff === 'string' && x.diff.trim() !== '' && x.dlab === undefined) message += `\n\n${x.diff}`;
-  /** @type {{ -readonly [K in keyof ErrorInfo]: ErrorInfo[K] }} */
-  const info = { message: message.replace(ANSI, '') };
-  const d = x.dlab;
-  if (d !== undefined && d !== null) {
-    if (typeof d['property'] === 'string') info.property = d['property'];
-    if (typeof d['seed'] === 'number') info.seed = d['seed'];
-    if (typeof d['path'] === 'string') info.path = d['path'];
-    if (typeof d['replay'] === 'string') info.replay = d['replay'];
-  }
-  return info;
-}
 
 /** The name a learner knows a task by: its suites and title, without the file. @param {Task} t */
 function nameOf(t) {

@@ -41,13 +41,39 @@ export interface HttpReply {
 }
 
 /** An error from a call, with the request named in the message and Node's error code kept. */
+/**
+ * A call the grader made that got no proper reply. Tests that expect failures catch it; one that escapes a test
+ * is reported as the property it breaks (its `dlab` facts: see the runner's error-info.mjs), not as a raw error.
+ */
 export class CallError extends Error {
+  readonly dlab: { readonly property: string; readonly example: string; readonly why: string };
   constructor(
-    message: string,
+    /** The call, as describeCall() writes it. */
+    call: string,
+    /** What went wrong, in words. */
+    detail: string,
     readonly code: string | undefined,
   ) {
-    super(message);
+    super(`${call}: ${detail}`);
     this.name = 'CallError';
+    this.dlab = { property: callProperty(code), example: call, why: detail };
+  }
+}
+
+/** The property a failed call breaks, by the error it ended with. */
+export function callProperty(code: string | undefined): string {
+  switch (code) {
+    case 'ETIMEDOUT':
+      return 'every request gets a complete reply in time';
+    case 'ECONNREFUSED':
+      return 'the server accepts connections on the port it says it listens on';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return 'a connection is never cut in the middle of a request or its reply';
+    default:
+      if (code !== undefined && /CERT|TLS|SSL|OSSL/.test(code)) return 'a client that trusts the course CA completes the TLS handshake';
+      return 'every request gets a well-formed reply';
   }
 }
 
@@ -102,12 +128,12 @@ export function openCall(c: HttpCall): OpenCall {
   }
   const req = c.tls !== undefined ? https.request(opts) : http.request(opts);
   const what = describeCall(c);
-  const cancelTimer = patientTimeout(timeoutMs, () => req.destroy(new CallError(`${what}: no complete reply within ${timeoutMs} ms`, 'ETIMEDOUT')));
+  const cancelTimer = patientTimeout(timeoutMs, () => req.destroy(new CallError(what, `no complete reply within ${timeoutMs} ms`, 'ETIMEDOUT')));
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', (e: NodeJS.ErrnoException) => {
       cancelTimer();
-      reject(e instanceof CallError ? e : new CallError(`${what}: ${e.code ?? 'error'} ${e.message}`, e.code));
+      reject(e instanceof CallError ? e : new CallError(what, `${e.code ?? 'error'} ${e.message}`, e.code));
     });
   });
   response.catch(() => undefined); // the caller may only look at it later
@@ -142,7 +168,7 @@ export async function httpCall(c: HttpCall): Promise<HttpReply> {
       res.once('error', reject);
       req.once('error', reject);
       res.once('close', () => {
-        if (!res.complete) reject(new CallError(`${describeCall(c)}: the connection closed before the reply was complete`, 'ECONNRESET'));
+        if (!res.complete) reject(new CallError(describeCall(c), 'the connection closed before the reply was complete', 'ECONNRESET'));
       });
     });
     const socket = res.socket as TLSSocket | null;
@@ -156,7 +182,7 @@ export async function httpCall(c: HttpCall): Promise<HttpReply> {
     if (peerSerial !== undefined) reply.peerSerial = peerSerial;
     return reply;
   } catch (e) {
-    throw e instanceof CallError ? e : new CallError(`${describeCall(c)}: ${(e as Error).message}`, (e as NodeJS.ErrnoException).code);
+    throw e instanceof CallError ? e : new CallError(describeCall(c), (e as Error).message, (e as NodeJS.ErrnoException).code);
   } finally {
     call.done();
   }
