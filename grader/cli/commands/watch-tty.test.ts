@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCourse } from '../../core/course.ts';
 import { tempCourse, type TempCourse } from '../../testing/temp-course.ts';
+import { CONFIDENCE_FAMILIES } from './watch.ts';
 
 const ID = '03-time-and-causality/01-vector-clocks';
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
@@ -80,6 +81,8 @@ describe.runIf(hasTmux)('dlab watch in a terminal', () => {
     const solved = /Solved in (\d+) attempts?/.exec(passed)![1];
     // What `n` opens is what `dlab next` opens: the first unfinished exercise.
     expect(passed).toMatch(/Next: press n\s+\(01-foundations\/00-network-lies:/);
+    // Then the same code on fresh seed families, in the background, counted on screen.
+    await waitFor((s) => squash(s).includes(`Confidence: passed on ${CONFIDENCE_FAMILIES}/${CONFIDENCE_FAMILIES} more seed families`), 'the background runs on fresh seed families');
 
     // A re-run grades the same code again: it is not another attempt.
     tmux('send-keys', '-t', 'w', 'r');

@@ -6,7 +6,7 @@ import { tempCourse, type TempCourse } from '../../testing/temp-course.ts';
 import { createContext } from '../context.ts';
 import { testIo } from '../test-io.ts';
 import { next } from './learn.ts';
-import { watch, type WatchEvent } from './watch.ts';
+import { CONFIDENCE_FAMILIES, watch, type WatchEvent } from './watch.ts';
 
 const ID = '03-time-and-causality/01-vector-clocks';
 let course: TempCourse;
@@ -58,6 +58,49 @@ describe('dlab watch --json', () => {
     const second = vs[1]!;
     if (second.event === 'verdict') expect(second.failures[0]!.test).toContain('vcTick');
   }, 60_000);
+
+  it('after a pass, grades the same code on fresh seed families in the background and says so, without recording anything', async () => {
+    const stub = join(course.root, 'exercises', `${ID}.ts`);
+    const reference = readFileSync(join(course.root, 'solutions', `${ID}.ts`), 'utf8');
+    const confidence = async (code: string) => {
+      saveByRename(stub, code);
+      const io = testIo({ DLAB_DB: course.db }, course.root);
+      const ctx = createContext(io, course.root);
+      const events = () =>
+        io
+          .out()
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as WatchEvent);
+      let stop: () => void = () => undefined;
+      const until = new Promise<void>((r) => (stop = r));
+      const done = watch(ctx, ID, { json: true, until });
+      for (let i = 0; i < 600 && !events().some((e) => e.event === 'confidence'); i++) await new Promise((r) => setTimeout(r, 50));
+      const attempts = ctx.store().attempts(ID).length;
+      stop();
+      await done;
+      ctx.close();
+      return { events: events(), attempts };
+    };
+    const ok = await confidence(reference);
+    expect(ok.events.filter((e) => e.event === 'verdict').map((e) => e.event === 'verdict' && e.passed)).toEqual([true]);
+    expect(ok.events.find((e) => e.event === 'confidence')).toEqual({ event: 'confidence', id: ID, families: CONFIDENCE_FAMILIES, passed: CONFIDENCE_FAMILIES });
+    // Code that is right on the fixed seeds and wrong on every other family: the pass stands, the families say why not.
+    const lucky = reference.replace(
+      /export function vcTick\(([^)]*)\): VC \{/,
+      "export function vcTick($1): VC {\n  if (process.env['DLAB_SEED_SHIFT'] !== '0') return { ...v };",
+    );
+    const before = ok.attempts;
+    const bad = await confidence(lucky);
+    const c = bad.events.find((e) => e.event === 'confidence');
+    expect(bad.events.filter((e) => e.event === 'verdict').map((e) => e.event === 'verdict' && e.passed)).toEqual([true]);
+    expect(c?.event === 'confidence' && c.passed).toBe(0);
+    expect(c?.event === 'confidence' && c.failed?.failure.test).toContain('vcTick');
+    expect(c?.event === 'confidence' && c.failed?.seedShift).toBeGreaterThan(0);
+    // One attempt for the new code, none for the background runs.
+    expect(bad.attempts).toBe(before + 1);
+    saveByRename(stub, reference);
+  }, 120_000);
 
   it('after a pass, "Next:" names the exercise `dlab next` opens, and says what to do without a terminal', async () => {
     const stub = join(course.root, 'exercises', `${ID}.ts`);

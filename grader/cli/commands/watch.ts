@@ -1,12 +1,13 @@
 // `dlab watch`: re-grade on every save, with one warm grader, a file watcher that proves it hears saves
 // (else it polls), single-key actions in a terminal, and JSON events for editors and scripts.
+import { randomInt } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FSWatcher } from 'chokidar';
 import type { Exercise } from '../../core/course.ts';
 import { DlabExit } from '../../core/errors.ts';
 import { shown } from '../../core/paths.ts';
-import type { Verdict } from '../../runner/grade.ts';
+import { planJob, verdictOf, type Failure, type PlannedJob, type Verdict } from '../../runner/grade.ts';
 import { GradingSession, RunCancelled } from '../../runner/run-jobs.ts';
 import { SHARDS } from '../../runner/shards.ts';
 import { firstUnfinished, type Context } from '../context.ts';
@@ -27,7 +28,47 @@ export interface WatchOptions {
 /** One line of `dlab watch --json` (a documented contract). */
 export type WatchEvent =
   | { readonly event: 'run-start'; readonly id: string }
-  | { readonly event: 'verdict'; readonly id: string; readonly passed: boolean; readonly durationMs: number; readonly failures: Verdict['failures'] };
+  | { readonly event: 'verdict'; readonly id: string; readonly passed: boolean; readonly durationMs: number; readonly failures: Verdict['failures'] }
+  /** After a pass, the same code on fresh seed families in the background: never recorded, never a verdict. */
+  | {
+      readonly event: 'confidence';
+      readonly id: string;
+      readonly families: number;
+      readonly passed: number;
+      /** The first family that failed: its seed shift and failure (with the replay command). */
+      readonly failed?: { readonly seedShift: number; readonly failure: Failure };
+    };
+
+/**
+ * Seed families a pass is graded on again, in the background, one after another in a worker of their own: each
+ * is the whole hidden test with other seeds (other fault schedules), as `dlab check --explore` runs them. Learners
+ * of Maelstrom and 6.5840 re-run tests many times by hand before they trust a pass; watch does it for them.
+ */
+export const CONFIDENCE_FAMILIES = 10;
+
+type Confidence =
+  | { readonly state: 'running'; readonly done: number }
+  | { readonly state: 'passed' }
+  | { readonly state: 'failed'; readonly done: number; readonly seedShift: number; readonly failure: Failure };
+
+/** The line under a pass that says how the background runs went. */
+export function confidenceLine(c: Confidence, io: Io, id: string): string[] {
+  const p = paint(io);
+  const n = CONFIDENCE_FAMILIES;
+  switch (c.state) {
+    case 'running':
+      return [p.dim(`Confidence: passed on ${c.done}/${n} more seed families so far (fresh fault schedules, in the background) …`)];
+    case 'passed':
+      return [p.green(`Confidence: passed on ${n}/${n} more seed families (fresh fault schedules).`)];
+    case 'failed': {
+      const first = c.failure.message.split('\n').find((l) => l.trim() !== '') ?? c.failure.test;
+      return [
+        p.red(`Confidence: failed on seed family ${c.done} of ${n} (seed shift ${c.seedShift}): ${first.replace(/^(Property violated: |✗ )/, '')}`),
+        p.dim(`Your pass stays recorded; this case fails all the same. See it: ${c.failure.replay ?? `npx dlab check ${id} --explore ${n}`}`),
+      ];
+    }
+  }
+}
 
 const DEBOUNCE_MS = 50;
 const PROBE_WAIT_MS = 1_000;
@@ -147,6 +188,58 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   });
   let extra: string[] = []; // hint or compare output shown under the verdict until the next run
 
+  // After a pass: the same code on fresh seed families, in a worker of its own that any save or key stops.
+  let confidence: Confidence | undefined;
+  let confidenceSession: GradingSession | undefined;
+  let confidenceRuns = 0;
+  const stopConfidence = () => {
+    confidenceSession?.close();
+    confidenceSession = undefined;
+  };
+  const startConfidence = () => {
+    stopConfidence();
+    const shifts = Array.from({ length: CONFIDENCE_FAMILIES }, () => randomInt(1, 2 ** 14));
+    const plans: Array<{ readonly seedShift: number; readonly plan: PlannedJob }> = [];
+    for (const [i, seedShift] of shifts.entries()) {
+      const r = planJob(ex, { kind: 'exercises' }, { seedShift }, ctx.root, `-c${++confidenceRuns}-${i}`);
+      if (!r.ok) return;
+      plans.push({ seedShift, plan: r.value });
+    }
+    const s = new GradingSession({ root: ctx.root, maxWorkers: 1 });
+    confidenceSession = s;
+    confidence = { state: 'running', done: 0 };
+    let done = 0;
+    const report = () => {
+      if (json) {
+        if (confidence?.state === 'running') return;
+        const failed = confidence?.state === 'failed' ? { seedShift: confidence.seedShift, failure: confidence.failure } : undefined;
+        emit({ event: 'confidence', id: ex.id, families: CONFIDENCE_FAMILIES, passed: failed === undefined ? CONFIDENCE_FAMILIES : done - 1, ...(failed === undefined ? {} : { failed }) });
+      } else if (keys) draw();
+      else if (confidence !== undefined && confidence.state !== 'running') for (const l of confidenceLine(confidence, io, ex.id)) line(io.stdout, wrap(l));
+    };
+    s.run(
+      plans.map((x) => x.plan.job),
+      (key, outcome) => {
+        if (s !== confidenceSession || confidence?.state !== 'running') return;
+        const x = plans.find((y) => y.plan.job.key === key);
+        if (x === undefined) return;
+        done++;
+        const v = verdictOf(x.plan, outcome, 0, ctx.root);
+        const failure = v.failures[0];
+        if (!v.passed) {
+          confidence = { state: 'failed', done, seedShift: x.seedShift, failure: failure ?? { test: '(hidden test)', message: v.kind } };
+          stopConfidence();
+        } else confidence = done === CONFIDENCE_FAMILIES ? { state: 'passed' } : { state: 'running', done };
+        report();
+      },
+    )
+      .then(() => {
+        if (s === confidenceSession) confidenceSession = undefined;
+        s.close();
+      })
+      .catch(() => undefined);
+  };
+
   // Prose is wrapped on word boundaries to the terminal (a terminal would break it mid-word); diagrams,
   // tables and commands to copy are left whole.
   const width = Math.max(20, io.columns - 1);
@@ -163,6 +256,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
       if (repeated) line(io.stdout, wrap(p.dim('This code was graded before, with the same verdict: not counted as another attempt.')));
       line(io.stdout);
       if (v.passed) line(io.stdout, wrap(p.green(passSummary(ctx, ex, keys))));
+      if (v.passed && confidence !== undefined) for (const l of confidenceLine(confidence, io, ex.id)) line(io.stdout, wrap(l));
       for (const l of watchSteps(ctx, ex, v, keys)) line(io.stdout, wrap(l));
     }
     for (const l of extra) line(io.stdout, wrap(l));
@@ -180,6 +274,9 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     }
     running = true;
     extra = [];
+    // A save (or r) stops the background runs of the code it replaces.
+    stopConfidence();
+    confidence = undefined;
     try {
       if (json) emit({ event: 'run-start', id: ex.id });
       else if (keys) {
@@ -193,6 +290,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
       runs++;
       if (json) emit({ event: 'verdict', id: ex.id, passed: last.passed, durationMs: last.durationMs, failures: last.failures });
       draw();
+      if (last.passed && !quitting) startConfidence();
     } catch (e) {
       if (e instanceof RunCancelled) return; // the learner quit mid-run: no verdict, nothing recorded
       if (!(e instanceof DlabExit)) throw e;
@@ -212,6 +310,8 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
   };
 
   const switchTo = async (next: Exercise) => {
+    stopConfidence();
+    confidence = undefined;
     ex = next;
     ctx.store().setCurrent(ex.id);
     last = undefined;
@@ -226,6 +326,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
     if (quitting) return;
     quitting = true;
     exitCode = code;
+    stopConfidence();
     session.close();
     stop?.();
   };
@@ -326,6 +427,7 @@ export async function watch(ctx: Context, id: string | undefined, opts: WatchOpt
       io.stdin.pause();
     }
     await watcher?.close();
+    stopConfidence();
     session.close();
   }
   return exitCode;
