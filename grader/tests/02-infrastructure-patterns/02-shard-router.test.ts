@@ -24,7 +24,7 @@ const SCATTER_MS = 400;
  */
 const SCAN_SLACK_MS = 600;
 /** A shard that answers scans this late is still in time (far below SCATTER_MS). */
-const SLOW_MS = 100;
+const SLOW_MS = 50;
 /** How long an API promise may take to settle before the test says which one did not. */
 const SETTLE_MS = 2000;
 
