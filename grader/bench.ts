@@ -1,12 +1,13 @@
 // `npm run bench`: the DESIGN.md budgets as measured figures, one JSON line per benchmark.
 // Each area keeps its own benchmarks module; this file runs them all in one process.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadCourse } from './core/course.ts';
 import { ROOT } from './core/paths.ts';
+import { grade } from './runner/grade.ts';
 import { tempCourse } from './testing/temp-course.ts';
 
 export interface BenchResult {
@@ -152,6 +153,37 @@ async function checkBenchmarks(): Promise<BenchResult[]> {
   }
 }
 
+/**
+ * Events per second of wall time inside each simulation exercise's reference, as its hidden test runs it (the
+ * simulator, the reference's handlers and the test's invariants together): every sim.run of one graded run
+ * appends its event count and wall time to a file (RunConfig.simStatsOut).
+ */
+async function referenceSimRates(): Promise<BenchResult[]> {
+  const course = loadCourse();
+  if (!course.ok) throw new Error(course.error.message);
+  const dir = mkdtempSync(join(tmpdir(), 'dlab-simstats-'));
+  const out: BenchResult[] = [];
+  try {
+    for (const ex of course.value.exercises.filter((e) => e.kind === 'simulation')) {
+      const file = join(dir, `${ex.id.replace('/', '-')}.tsv`);
+      const r = await grade(ex, { kind: 'solutions' }, { simStatsOut: file, all: true });
+      if (!r.ok || !r.value.passed) throw new Error(`the reference of ${ex.id} did not pass: ${r.ok ? r.value.failures[0]?.message.split('\n')[0] : r.error.message}`);
+      let events = 0;
+      let ms = 0;
+      for (const row of (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n')) {
+        const [e, t] = row.split('\t');
+        if (e === undefined || t === undefined) continue;
+        events += Number(e);
+        ms += Number(t);
+      }
+      if (ms > 0) out.push({ bench: `sim.reference_events_per_sec.${ex.id}`, value: Math.round(events / (ms / 1000)), unit: 'events/s' });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const only = process.argv[2];
   const emit = (rs: BenchResult[]) => {
@@ -160,6 +192,7 @@ async function main(): Promise<void> {
   const wanted = (prefix: string) => only === undefined || only.startsWith(prefix) || prefix.startsWith(only);
   if (wanted('cli')) emit(await cliBenchmarks());
   if (wanted('check') || wanted('verify')) emit(await checkBenchmarks());
+  if (wanted('sim')) emit(await referenceSimRates());
   for (const [prefix, m] of MODULES) {
     if (!wanted(prefix)) continue;
     const file = join(ROOT, m);

@@ -20,6 +20,8 @@ export interface RunConfig {
   readonly metricsOut: string | undefined;
   /** Set by `dlab replay --from/--to/--nodes/--hide-sends`: which part of the replayed run's diagram to draw. */
   readonly replayView?: ReplayView | undefined;
+  /** Set by `npm run bench`: the file every simulation appends its events and wall time to (see sim.ts). */
+  readonly simStatsOut?: string | undefined;
 }
 
 /** The part of a replayed run's space-time diagram to draw (times in virtual ms, inclusive). */
@@ -38,6 +40,7 @@ export const ENV = {
   replayOut: 'DLAB_REPLAY_OUT',
   metricsOut: 'DLAB_METRICS_OUT',
   replayView: 'DLAB_REPLAY_VIEW',
+  simStatsOut: 'DLAB_SIM_STATS_OUT',
 } as const;
 
 /** A replay view as the runner passes it (JSON); encodeReplayView's inverse is in runConfig. */
@@ -92,6 +95,7 @@ export function runConfig(env: Readonly<Record<string, string | undefined>> = pr
     replayOut: env[ENV.replayOut] || undefined,
     metricsOut: env[ENV.metricsOut] || undefined,
     replayView: replayViewOf(env[ENV.replayView]),
+    simStatsOut: env[ENV.simStatsOut] || undefined,
   };
 }
 

@@ -54,6 +54,8 @@ export interface GradeOptions {
   readonly replay?: { readonly seed: number; readonly path?: string | undefined; readonly out: string; readonly view?: string | undefined };
   /** `dlab compare`: the file the hidden test appends behaviour metrics to. */
   readonly metricsOut?: string;
+  /** `npm run bench`: the file every simulation appends its event count and wall time to. */
+  readonly simStatsOut?: string;
   /** Run every test even after one failed (default: stop at the first failure, as check and watch do). */
   readonly all?: boolean;
   /**
@@ -86,6 +88,7 @@ export function planJob(ex: Exercise, target: Target, opts: GradeOptions = {}, r
     if (opts.replay.view !== undefined) env[ENV.replayView] = opts.replay.view;
   }
   if (opts.metricsOut !== undefined) env[ENV.metricsOut] = opts.metricsOut;
+  if (opts.simStatsOut !== undefined) env[ENV.simStatsOut] = opts.simStatsOut;
   const implDir = ex.files !== undefined ? entry.value.replace(/\/index\.ts$/, '') : entry.value.replace(/\/[^/]+$/, '');
   // The key names the module the worker caches, so two different implementations must never share one.
   const key = keyPart(`${ex.id}-${target.kind === 'mutant' ? `m-${target.name}` : target.kind === 'path' ? `path-${createHash('sha1').update(entry.value).digest('hex').slice(0, 8)}` : target.kind}${tag}`);
