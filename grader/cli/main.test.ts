@@ -53,6 +53,8 @@ describe('dlab', () => {
       status: 'pending',
       stub: `exercises/${ID}.ts`,
       lesson: `course/${ID}.md`,
+      minutes: 45,
+      topics: ['002:DP3', '001#10', '000#8', '000#10'],
     });
   });
 

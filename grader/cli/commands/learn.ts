@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Exercise } from '../../core/course.ts';
+import { duration, lessonMinutes } from '../../core/syllabus.ts';
 import type { Status } from '../../store/progress-store.ts';
 import { firstUnfinished, type Context } from '../context.ts';
 import { line, paint } from '../io.ts';
@@ -16,6 +17,10 @@ export interface ListRow {
   readonly status: Status;
   readonly stub: string;
   readonly lesson: string;
+  /** The lesson's estimated time in minutes (its "*About N minutes*" line); null if it has none. */
+  readonly minutes: number | null;
+  /** The seed topics it covers (keys of the course plan). */
+  readonly topics: readonly string[];
 }
 
 export function listRows(ctx: Context): ListRow[] {
@@ -28,6 +33,8 @@ export function listRows(ctx: Context): ListRow[] {
     status: progress.get(e.id)?.status ?? 'pending',
     stub: relative(ctx.root, e.paths.stub),
     lesson: relative(ctx.root, e.paths.lesson),
+    minutes: lessonMinutes(e) ?? null,
+    topics: e.topics,
   }));
 }
 
@@ -47,14 +54,17 @@ export async function list(ctx: Context, opts: { json: boolean }): Promise<numbe
     if (r.chapter !== chapter) {
       chapter = r.chapter;
       const ch = ctx.course().chapters.find((c) => c.slug === chapter)!;
-      line(io.stdout, `${chapter === rows[0]!.chapter ? '' : '\n'}${p.bold(`${ch.slug}`)}  ${p.dim(ch.title)}`);
+      const minutes = rows.filter((x) => x.chapter === chapter).reduce((a, x) => a + (x.minutes ?? 0), 0);
+      line(io.stdout, `${chapter === rows[0]!.chapter ? '' : '\n'}${p.bold(`${ch.slug}`)}  ${p.dim(`${ch.title} · about ${duration(minutes)}`)}`);
     }
     const mark = r.status === 'passed' ? p.green(MARK.passed) : r.status === 'attempted' ? p.yellow(MARK.attempted) : MARK.pending;
     const here = r.id === current ? p.cyan('  ← current') : '';
-    line(io.stdout, `  ${mark} ${r.id.slice(r.chapter.length + 1).padEnd(34)} ${r.title}${here}`);
+    const time = r.minutes === null ? '' : p.dim(`  ${r.minutes} min`);
+    line(io.stdout, `  ${mark} ${r.id.slice(r.chapter.length + 1).padEnd(34)} ${r.title}${time}${here}`);
   }
   const done = rows.filter((r) => r.status === 'passed').length;
-  line(io.stdout, `\n${done}/${rows.length} passed  ${p.dim('(✓ passed, • attempted)')}`);
+  const left = rows.filter((r) => r.status !== 'passed').reduce((a, r) => a + (r.minutes ?? 0), 0);
+  line(io.stdout, `\n${done}/${rows.length} passed, about ${duration(left)} to go  ${p.dim('(✓ passed, • attempted)')}`);
   return 0;
 }
 

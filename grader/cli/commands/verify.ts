@@ -7,6 +7,7 @@ import { CATALOGUE } from '../../catalogue.ts';
 import { checkCatalogue, findExercise, type Exercise } from '../../core/course.ts';
 import { DlabExit } from '../../core/errors.ts';
 import { compareExportTypes } from '../../core/export-types.ts';
+import { lessonMinutes } from '../../core/syllabus.ts';
 import { planJob, verdictOf, type PlannedJob, type Verdict } from '../../runner/grade.ts';
 import type { Job, JobOutcome } from '../../runner/protocol.ts';
 import { GradingSession } from '../../runner/run-jobs.ts';
@@ -77,6 +78,7 @@ export async function verify(ctx: Context, opts: VerifyOptions): Promise<number>
     add('stub', planJob(ex, stub.target, {}, ctx.root, '-committed'));
     for (const m of ex.mutants) add({ mutant: m }, planJob(ex, mutantTarget(ex, m), {}, ctx.root));
     for (const a of alternativesOf(ex)) add({ alternative: a.name }, planJob(ex, { kind: 'path', path: a.path }, {}, ctx.root, `-alt-${a.name}`));
+    if (lessonMinutes(ex) === undefined) problems.get(ex.id)!.push(`${ex.id}'s lesson has no "*About N minutes.*" line near its top (the estimated time dlab list and the README show)`);
     if (ex.mutants.length < MIN_MUTANTS) problems.get(ex.id)!.push(`has ${ex.mutants.length} mutants; every exercise keeps at least ${MIN_MUTANTS} (the classic bugs CURRICULUM.md lists)`);
   }
   for (const prob of catalogueProblems) {
