@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { renderDiagram } from './render.ts';
 import { simulate, type Sim } from './sim.ts';
+import { K, Trace } from './trace.ts';
 import type { Completion, Ctx, NodeId, Op, Proc } from './types.ts';
 
 class Chatty implements Proc<string> {
@@ -113,6 +115,47 @@ describe('renderDiagram', () => {
         '     8  x...../       a→c #7 DROPPED: lost "late"',
         '     9  =======       H: heal: every fault off',
       ].join('\n'),
+    );
+  });
+
+  it('with indexes, draws only those events and one row for each run of skipped ones, with the columns kept', async () => {
+    const sim = await world();
+    expect(sim.diagram({ indexes: [1, 5, 11, 12, 13, 22], gapNote: (k) => `#${k.join(',')}` })).toBe(
+      [
+        '        a     b     c     c0',
+        '        … 1 earlier event not shown: #0',
+        '     0  ○     │     │     │       a→c #2 send "yo"',
+        '        │     │     ┆     │       … 3 events not shown: #2,3,4',
+        '     2  ╰────▶●     ┆     │       a→b #1 "hi"',
+        // b crashed among the skipped events: its column says so.
+        '        │     ·     ┆     │       … 5 events not shown: #6,7,8,9,10',
+        '     4  ●◀────╯     ┆     │       b→a #4 "back"',
+        '     4  ◇     ·     ┆     │       a {got:"back"}',
+        '     4  ╰───────────┼────▶●       a→c0 #5 reply {type:"ok",value:1}',
+        '        │     │     │     │       … 8 events not shown: #14,15,16,17,18,19,20,21',
+        '     8  ○     │     │     │       a→c #7 send "late"',
+        '        │     │     │     │       … 2 later events not shown: #23,24',
+      ].join('\n'),
+    );
+    expect(sim.log({ indexes: [5, 11, 99] })).toBe(['2  deliver  a→b #1 "hi"', '4  deliver  b→a #4 "back"'].join('\n'));
+    // Every other option still applies (the two sends are hidden as ever; the row counts the three skipped).
+    expect(sim.diagram({ indexes: [0, 1, 5], hideSends: true, ascii: true, to: 6 })).toBe(
+      ['        a     b     c', '        … 3 earlier events not shown', '     2  \\---->*     :       a→b #1 "hi"'].join('\n'),
+    );
+  });
+
+  it('with indexes, counts the events not kept in the row before the first one drawn', () => {
+    const t = new Trace(['a', 'b'], 4);
+    for (let i = 0; i < 10; i++) t.record(K.note, i, i % 2, -1, 0, -1, undefined, i);
+    expect(renderDiagram(t, { indexes: [7, 9] })).toBe(
+      ['        a     b', '        … 1 earlier event not shown (the 6 before it not kept)', '     7  │     ◇       b 7', '        │     │       … 1 event not shown', '     9  │     ◇       b 9'].join(
+        '\n',
+      ),
+    );
+    expect(renderDiagram(t, { indexes: [6, 8] })).toBe(
+      ['        a     b', '        … 6 earlier events not kept', '     6  ◇     │       a 6', '        │     │       … 1 event not shown', '     8  ◇     │       a 8', '        │     │       … 1 later event not shown'].join(
+        '\n',
+      ),
     );
   });
 

@@ -26,6 +26,13 @@ export interface DiagramOptions {
   readonly hideSends?: boolean;
   /** Longest payload text in a label (default 48). */
   readonly payloadWidth?: number;
+  /**
+   * Only the events at these trace indexes (within the other options' window); each run of events skipped
+   * between them is one `… N events not shown` row, so the diagram never hides that time passed.
+   */
+  readonly indexes?: readonly number[];
+  /** With `indexes`: words for a `… N events not shown` row, given the trace indexes it stands for. */
+  readonly gapNote?: (skipped: readonly number[]) => string;
 }
 
 interface Glyphs {
@@ -173,7 +180,8 @@ function windowOf(trace: Trace, opts: DiagramOptions): TraceEvent[] {
   let from = Math.max(opts.from ?? trace.first, trace.first);
   if (opts.last !== undefined) from = Math.max(from, to - opts.last);
   const all = trace.events(from, to);
-  return opts.hideSends === true ? all.filter((e) => e.kind !== 'send') : all;
+  const keep = opts.indexes === undefined ? undefined : new Set(opts.indexes);
+  return all.filter((e) => (opts.hideSends !== true || e.kind !== 'send') && (keep === undefined || keep.has(e.index)));
 }
 
 /**
@@ -194,7 +202,9 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
   // Clients join the columns only if they appear in the window.
   const only = opts.onlyNodes === true && opts.nodes !== undefined ? new Set(opts.nodes) : undefined;
   const window = trace.events(from, to).filter((e) => only === undefined || e.node === undefined || only.has(e.node) || (e.peer !== undefined && only.has(e.peer)));
-  for (const e of window) {
+  const keep = opts.indexes === undefined ? undefined : new Set(opts.indexes);
+  const rows = keep === undefined ? window : window.filter((e) => keep.has(e.index));
+  for (const e of rows) {
     for (const n of [e.node, e.peer]) if (n !== undefined && !shown.includes(n) && trace.names.includes(n)) shown.push(n);
   }
   const col = new Map<NodeId, number>(shown.map((n, i) => [n, i]));
@@ -213,25 +223,56 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
   };
   for (const e of trace.events(trace.first, from)) apply(e);
 
-  const fmt = timeFormat(window);
-  const tw = Math.max(6, ...window.map((e) => fmt(e.time).length));
+  const fmt = timeFormat(rows);
+  const tw = Math.max(6, ...rows.map((e) => fmt(e.time).length));
   const width = shown.length * cw;
   const header = ' '.repeat(tw) + '  ' + shown.map((n) => n.padEnd(cw)).join('').trimEnd();
   const lines: string[] = [];
   const rule = g.net.repeat(Math.max(0, width - cw + 1));
   lines.push(header);
+  // With `indexes`, events skipped before the first row drawn say so themselves (and count those not kept).
+  const lead = keep !== undefined && from === trace.first && window.length > 0 && !keep.has((window[0] as TraceEvent).index);
   if (from > trace.first) lines.push(`${' '.repeat(tw)}  ${dimmed(`… ${from - trace.first} earlier events not shown`, color)}`);
-  else if (from > 0) lines.push(`${' '.repeat(tw)}  ${dimmed(`… ${from} earlier events not kept`, color)}`);
+  else if (from > 0 && !lead) lines.push(`${' '.repeat(tw)}  ${dimmed(`… ${from} earlier events not kept`, color)}`);
 
-  for (const e of window) {
-    if (opts.hideSends === true && e.kind === 'send') {
-      continue;
-    }
+  const columns = (time: number): string[] => {
     const row: string[] = new Array<string>(width).fill(' ');
     for (const n of shown) {
       const x = (col.get(n) as number) * cw;
-      row[x] = down.has(n) ? g.down : (pausedUntil.get(n) ?? -1) > e.time ? g.paused : g.up;
+      row[x] = down.has(n) ? g.down : (pausedUntil.get(n) ?? -1) > time ? g.paused : g.up;
     }
+    return row;
+  };
+  // With `indexes`: the skipped events since the last row drawn, told as one row before the next.
+  let skipped: number[] = [];
+  let drawn = 0;
+  const gap = (time: number, last: boolean): void => {
+    if (skipped.length === 0) return;
+    const n = skipped.length;
+    const note = opts.gapNote?.(skipped) ?? '';
+    const when = drawn === 0 ? 'earlier ' : last ? 'later ' : '';
+    const unkept = drawn === 0 && lead && from > 0 ? ` (the ${from} before ${n === 1 ? 'it' : 'them'} not kept)` : '';
+    const what = `… ${n} ${when}event${n === 1 ? '' : 's'} not shown${unkept}${note !== '' ? `: ${note}` : ''}`;
+    lines.push(
+      drawn === 0
+        ? `${' '.repeat(tw)}  ${dimmed(what, color)}`
+        : `${' '.repeat(tw)}  ${columns(time).join('').trimEnd().padEnd(width)}  ${dimmed(what, color)}`.trimEnd(),
+    );
+    skipped = [];
+  };
+
+  for (const e of window) {
+    if (keep !== undefined && !keep.has(e.index)) {
+      skipped.push(e.index);
+      apply(e);
+      continue;
+    }
+    if (opts.hideSends === true && e.kind === 'send') {
+      continue;
+    }
+    gap(e.time, false);
+    drawn++;
+    const row = columns(e.time);
     const x = e.node !== undefined ? col.get(e.node) : undefined;
     const px = e.peer !== undefined ? col.get(e.peer) : undefined;
     let tint = '';
@@ -289,6 +330,7 @@ export function renderDiagram(trace: Trace, opts: DiagramOptions = {}): string {
     const cells = row.join('').trimEnd().padEnd(width);
     lines.push(`${fmt(e.time).padStart(tw)}  ${cells}  ${color && tint !== '' ? tint + label + RESET : label}`.trimEnd());
   }
+  gap(window.length > 0 ? (window[window.length - 1] as TraceEvent).time : 0, true);
   return lines.join('\n');
 }
 

@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { noteReplayable, PropertyFailure, writeReplayOut } from '../report.ts';
 import { countsOf, isReplayOf, replayCommand, runConfig, SEED_STRIDE, seedFor, type ReplayView, type RunConfig } from '../run-config.ts';
+import { causalView, mentionedNodes, mentionedTimes, quotedStrings, type CausalView } from './causal.ts';
 import type { DiagramOptions } from './render.ts';
 import { describeSchedule, type FaultEvent, type Schedule } from './faults.ts';
 import { ms } from './format.ts';
@@ -49,7 +50,10 @@ export interface SimPropertyOptions<P extends AnyProc = AnyProc> {
   readonly seed?: number;
   /** Cases spent on shrinking a failure, at most (default 250). */
   readonly maxShrinks?: number;
-  /** Trace events shown in the report's diagram (default 40). */
+  /**
+   * Trace events shown in the report's diagram (default 40). A longer run shows, in that many rows plus one
+   * (the `… N events not shown` rows included), what led to the failure: its causal past (causal.ts).
+   */
   readonly window?: number;
 }
 
@@ -113,9 +117,14 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
   const n = found.c.schedule.length;
   const window = opts.window ?? 40;
   const view = full ? viewOf(out.sim, out.result.traceEnd, cfg.replayView) : undefined;
+  const end = out.result.traceEnd;
+  // A long run shows what led to the failure (its causal past, repeats collapsed), not merely its last events.
+  const causal = full || end - out.sim.trace.first <= window ? undefined : causalOf(out, window);
   const diagram = full
-    ? out.sim.diagram(view?.opts ?? { to: out.result.traceEnd })
-    : out.sim.diagram({ to: out.result.traceEnd, last: window });
+    ? out.sim.diagram(view?.opts ?? { to: end })
+    : causal !== undefined
+      ? out.sim.diagram({ to: end, indexes: causal.indexes, gapNote: causal.gapNote })
+      : out.sim.diagram({ to: end, last: window });
   const lines = [
     `✗ ${opts.property}`,
     `  ${out.why.split('\n').join('\n  ')}`,
@@ -128,7 +137,9 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
     '',
     full
       ? `  space-time diagram of ${view?.what ?? 'the whole run, up to the failure'}:`
-      : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
+      : causal !== undefined
+        ? `  space-time diagram of how the failure came about: ${causal.indexes.length} of the ${causal.total} events before it, from its causal past, with the faults and lost messages (the whole run: the replay command below):`
+        : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
     diagram
       .split('\n')
       .map((l) => '    ' + l)
@@ -260,6 +271,21 @@ export function viewOf(sim: Sim, end: number, v: ReplayView | undefined): { opts
     opts: { from, to, ...(nodes !== undefined ? { nodes, onlyNodes: true } : {}), ...(v.hideSends === true ? { hideSends: true } : {}) },
     what,
   };
+}
+
+/**
+ * The rows of a report's diagram for a long run (causal.ts): the walk starts from the last event before the
+ * failure and from the endpoints the failure's message names; the times it names and the strings it quotes
+ * point at events to show early.
+ */
+function causalOf(out: CaseOutcome & { ok: false }, window: number): CausalView {
+  const trace = out.sim.trace;
+  return causalView(trace, out.result.traceEnd, {
+    budget: window + 1,
+    nodes: mentionedNodes(out.why, trace.names),
+    times: mentionedTimes(out.why),
+    values: quotedStrings(out.why),
+  });
 }
 
 function quietSince(sim: Sim, end: number): string {
