@@ -389,6 +389,134 @@ export const CATALOGUE: readonly ChapterEntry[] = [
           'counter-wraps-at-32-bits': 'a counter is kept in 32 bits and wraps to a negative number past 2^31 - 1',
         },
       },
+      {
+        slug: '02-causal-broadcast',
+        title: 'Causal broadcast: relay, hold back, deliver',
+        kind: 'simulation',
+        topics: ['002:DP3', '000#8', '000#15'],
+        hints: [
+          'Read the first failure: which message came too early (or never came), at which node, and what had its ' +
+            'sender seen when it broadcast it? Follow that message back in the diagram: was it lost, overtaken, or held ' +
+            'only by a node that crashed? A sequence number per sender says nothing about what the sender had delivered ' +
+            'from the others.',
+          "a broadcasts m1; b delivers m1 and then broadcasts m2; c receives m2 first. For c to wait, m2 must say what b " +
+            "had delivered: stamp it { a: 1, b: 1 } (b's own entry is m2's number among b's broadcasts, every other entry " +
+            "how many of that node's messages b had delivered). c holds m2 until b's entry is exactly one more than what c " +
+            'delivered from b (more means a gap) and every other entry is <= what c delivered; when m1 arrives c delivers ' +
+            'it and must look at the queue again, since m2 is now ready. Now let a send m1 to b only and die: c gets m1 only ' +
+            'if b forwards it the first time it receives it, and keeps resending it to c until c acknowledges it.',
+          "broadcast: vc = { ...delivered, [me]: (delivered[me] ?? 0) + 1 }; deliver it here (delivered[me] = vc[me], keep " +
+            "it in a log); send { kind: 'data', msgs: [m] } to every peer. onMessage data: each m neither delivered " +
+            '(vc[origin] <= delivered[origin]) nor already held goes to held, and the new ones go to every peer except `from` ' +
+            'and their origin; then repeat until nothing moves: take a held m with vc[origin] === delivered[origin] + 1 and ' +
+            'vc[k] <= delivered[k] for every other k, remove it, set delivered[origin] = vc[origin], log it, call deliver. ' +
+            "Reply { kind: 'ack', delivered: { ...delivered } }. Ack: acked[from] = vcMerge(acked[from] ?? {}, delivered). " +
+            'A timer every 30 ms while anything is unacknowledged sends each peer ONE data frame with the logged messages past ' +
+            "acked[peer] for their origin (not the peer's own), in delivery order. pending() = held.length.",
+        ],
+        mutants: [
+          'fifo-only',
+          'deliver-over-a-gap',
+          'no-relay',
+          'relay-once',
+          'no-cascade',
+          'head-of-queue-only',
+          'ack-what-arrived',
+          'resend-each-message',
+          'dedup-by-payload',
+          'deps-from-received',
+          'uncapped-backoff',
+        ],
+        mutantNotes: {
+          'fifo-only': 'a message waits only for the earlier ones from its own sender, not for what that sender had delivered from others',
+          'deliver-over-a-gap': 'a message is delivered when its number is at least the next one expected, so a gap is skipped',
+          'no-relay': 'only the origin ever sends a message, so when it crashes after reaching some nodes the others never get it',
+          'relay-once': 'a relayed message is sent once and never resent, so a relay lost while its origin is dead is lost for good',
+          'no-cascade': 'one delivery per arrival: a held message made ready by a delivery waits for the next frame to come in',
+          'head-of-queue-only': 'only the head of a sorted hold-back queue is tried, so a message that can never be delivered blocks the ones behind it',
+          'ack-what-arrived': 'the ack counts held messages as delivered, so peers stop resending the gap in front of them',
+          'resend-each-message': 'every resend puts each missing message in a frame of its own, every tick: a storm toward a peer that is cut off or dead',
+          'dedup-by-payload': 'a message with the same payload as one already seen is taken for a duplicate',
+          'deps-from-received': 'a broadcast depends on what the node received (held messages included), not on what it delivered',
+          'uncapped-backoff': 'the resend wait toward a silent peer doubles without a cap, so after a long partition the peer waits longer than the heal allows',
+        },
+      },
+      {
+        slug: '03-hybrid-logical-clock',
+        title: 'Hybrid logical clocks: causality within a bound of physical time',
+        kind: 'simulation',
+        topics: ['001#13', '000#8', '004:Q1', '004:Q3'],
+        hints: [
+          'Look at the two timestamps in the first failure and at pt when each was made. Which of the three times the ' +
+            'clock knows (its pt, its own last l, the remote l) should have won, and did the counter belong to that winner?',
+          "Say your clock stands at (1300, 2) because it adopted a faster peer's l, pt reads 1002, and a message stamped " +
+            '(1002, 7) arrives. The largest l is yours, so the receive is (1300, 3): the 7 counted events at l = 1002, not ' +
+            'at 1300. Had the message said (1300, 7), both timestamps own l = 1300: continue from the larger counter, ' +
+            '(1300, 8). When pt reads 1301, past everything, no event sits at 1301 yet: (1301, 0). And a message stamped an ' +
+            'hour ahead of pt is not time passing, it is a broken clock: refuse it before you change anything.',
+          'now(): pt = this.pt(); if pt > l then l = pt, c = 0, else c += 1; return a new { l, c }. update(r): pt = ' +
+            'this.pt(); if r.l > pt + maxOffsetMs throw new ClockOffsetError(r, pt, maxOffsetMs) (nothing changed yet); ' +
+            'nl = max(l, r.l, pt); c = nl === l && nl === r.l ? max(c, r.c) + 1 : nl === l ? c + 1 : nl === r.l ? r.c + 1 : 0; ' +
+            'l = nl; return a new { l, c }. hlcCompare: by l, then by c. Start with no timestamp issued (l = -Infinity).',
+        ],
+        mutants: [
+          'no-c-reset-when-pt-advances',
+          'update-ignores-local-l',
+          'accepts-arbitrary-future-remote',
+          'remote-c-when-local-l-wins',
+          'compare-only-l',
+          'throws-after-mutating-state',
+          'now-reads-pt-twice',
+          'offset-error-wrong-fields',
+        ],
+        mutantNotes: {
+          'no-c-reset-when-pt-advances': 'the counter keeps growing after the physical clock has moved past l',
+          'update-ignores-local-l': "a receive takes the remote's or the physical time and forgets the clock's own l",
+          'accepts-arbitrary-future-remote': 'a remote timestamp far in the future is adopted instead of rejected',
+          'remote-c-when-local-l-wins': "the remote counter is used although the clock's own l is larger than the remote l",
+          'compare-only-l': 'timestamps are compared by l alone, so two with the same l and different c look equal',
+          'throws-after-mutating-state': 'the clock changes its state before it rejects a remote timestamp',
+          'now-reads-pt-twice': 'now() reads the physical clock once to compare and again to store, so a clock stepped back between the two reads issues a smaller timestamp',
+          'offset-error-wrong-fields': 'the ClockOffsetError carries the measured offset where the limit maxOffsetMs belongs',
+        },
+      },
+      {
+        slug: '04-clock-bound-wait',
+        title: 'Bounded clocks and commit wait: TrueTime in miniature',
+        kind: 'simulation',
+        topics: ['001#13', '000#14', '004:Q3'],
+        hints: [
+          'Read the first failure: did a node\'s interval miss the true time (which edge did it cross, and how long ago ' +
+            'was its sample taken?), or did an operation that started after another had returned see an earlier ' +
+            'timestamp? A request and its answer need not take equal times, and a clock right a minute ago has drifted since.',
+          'One exchange gives offset = ((t1 - t0) + (t2 - t3)) / 2 and delay = (t3 - t0) - (t2 - t1); the true offset is ' +
+            'within delay / 2 of it, because the request and the answer split the delay in some unknown way. Between ' +
+            'syncs add the drift bound times the local time elapsed. A put with timestamp ts = latest that returns before ' +
+            'earliest has passed ts can be beaten by a later put on a node whose interval sits lower: wait until it has passed.',
+          'estimateOffset: pick the sample with the smallest delay; error = delay / 2. IntervalClock.now(): s = lastSync(); ' +
+            'undefined -> { -Infinity, Infinity }; else m = mono(), e = s.error + driftPpm / 1e6 * (m - s.atMono), ' +
+            '{ m + s.offset - e, m + s.offset + e }. The node: in init and then every second or two (setTimer), ctx.rpc a ' +
+            'few { kind: "time?", t0: monoNow() } to the time server, note t3 = monoNow() on each answer, and keep ' +
+            '{ ...estimateOffset(samples), atMono: the earliest t0 } unless the old sync, grown by drift, is still narrower. ' +
+            'put: wait for the first sync; ts = now().latest; write { key, ts, value } ' +
+            'to the store and, at the same time, sleep until now().earliest > ts; return ts. get: ts = now().latest; sleep ' +
+            'until now().earliest > ts; then read the newest version at or before ts.',
+        ],
+        mutants: ['error-zero', 'skip-commit-wait', 'no-drift-growth', 'get-skips-wait', 'timestamp-from-earliest', 'wall-clock-sync'],
+        mutantNotes: {
+          'error-zero': 'the offset estimate is taken as exact, with no error, although the two legs of an exchange may differ',
+          'skip-commit-wait': 'a put returns as soon as its version is stored, before its timestamp has certainly passed',
+          'no-drift-growth': 'the error stays what the last sync said, however long ago that sync was',
+          'get-skips-wait':
+            'a get returns before the timestamp it read at has certainly passed (now().earliest > ts, on the interval, not the wall ' +
+            'clock), or reads at a timestamp below now().latest and misses a put that had returned',
+          'timestamp-from-earliest': 'a put takes its timestamp from the low end of the interval, which may be earlier than the true time',
+          'wall-clock-sync':
+            'an interval that misses the true time. The usual causes: the exchanges or the interval measured on the wall clock (which ' +
+            'can be set and jump); the error not grown by the drift bound since the t0 of the exchange it came from (an outage too); ' +
+            "a drift bound below the clocks' real drift; an answer paired with another request's t0, or one exchange's offset with another's error",
+        },
+      },
     ],
   },
 ];

@@ -172,6 +172,19 @@ describe('simProperty', () => {
     expect(!thrown.ok && thrown.why).toBe('after the heal at t=300 ms and 100 ms to settle: expected 20 to be 19');
   });
 
+  it('reports a broken bound as "bound exceeded", and a broken invariant first as "safety violated"', async () => {
+    const opts = planted();
+    const late = (invariant?: () => string) =>
+      runCase<FireAndForget>(
+        { ...opts, world: (c) => ({ ...opts.world(c), ...(invariant ? { invariant } : {}), bound: (s) => (s.now > 5 ? 'too slow' : undefined) }) },
+        { seed: 1, schedule: [] },
+      );
+    const slow = await late();
+    expect(!slow.ok && slow.why).toMatch(/^bound exceeded at t=[\d.]+ ms: too slow$/);
+    const unsafe = await late(() => 'two leaders');
+    expect(!unsafe.ok && unsafe.why).toMatch(/^safety violated at t=[\d.]+ ms: two leaders$/);
+  });
+
   it('awaits an async check, which may run a second world (a baseline) once the first has finished', async () => {
     const opts = planted();
     const compared = await runCase<FireAndForget>(

@@ -20,6 +20,11 @@ export interface World<P extends AnyProc = AnyProc> extends Omit<SimSpec<P>, 'se
   /** Safety, checked after every event: return (or throw) what is wrong. */
   readonly invariant?: Invariant<P>;
   /**
+   * A bound that is not safety (a deadline, a budget of frames), checked after every event once `invariant` holds:
+   * its failure reads "bound exceeded at t=… ms: …", not "safety violated".
+   */
+  readonly bound?: Invariant<P>;
+  /**
    * Liveness and efficiency, checked once after the heal and the settle window: return (or throw) what is wrong.
    * It may be async, for a check that compares against a second run (runCase) after this one has finished.
    */
@@ -66,15 +71,27 @@ const MAX_SEED = 0x7fffffff;
 
 /** Runs one case: the world, its faults, then H at the horizon, the settle window, and the final check. */
 export async function runCase<P extends AnyProc>(opts: SimPropertyOptions<P>, c: SimCase, traceLimit = 10_000): Promise<CaseOutcome> {
-  const { invariant, check, ...spec } = opts.world(c);
+  const { invariant, bound, check, ...spec } = opts.world(c);
   const heal: FaultEvent = { at: opts.horizonMs, code: 'H' };
   const sim = createSim<P>({ ...spec, seed: c.seed, faults: [...c.schedule, heal], maxSteps: spec.maxSteps ?? opts.maxSteps ?? 200_000, traceLimit });
   const until = opts.horizonMs + (opts.settleMs ?? opts.horizonMs);
-  const result = await sim.run(invariant === undefined ? { until } : { until, invariant });
+  let exceeded = false;
+  const inv: Invariant<P> | undefined =
+    bound === undefined
+      ? invariant
+      : (s) => {
+          const v = invariant?.(s);
+          if (typeof v === 'string') return v;
+          exceeded = true; // a throw from bound counts as its failure too
+          const b = bound(s);
+          exceeded = typeof b === 'string';
+          return b;
+        };
+  const result = await sim.run(inv === undefined ? { until } : { until, invariant: inv });
   const anySim = sim as unknown as Sim;
   switch (result.kind) {
     case 'violation':
-      return { ok: false, sim: anySim, result, why: `safety violated at t=${ms(result.time)} ms: ${result.message}` };
+      return { ok: false, sim: anySim, result, why: `${exceeded ? 'bound exceeded' : 'safety violated'} at t=${ms(result.time)} ms: ${result.message}` };
     case 'livelock':
       return { ok: false, sim: anySim, result, why: result.message };
     case 'error':
