@@ -13,3 +13,4 @@ export { renderDiagram, renderLog, type DiagramOptions } from './render.ts';
 export { runCase, simProperty, type CaseOutcome, type SimCase, type SimPropertyOptions, type World } from './sim-property.ts';
 export { guardInit } from './guard.ts';
 export { TimeServer, type TimeReply, type TimeRequest, type TimeServerOptions } from './time-server.ts';
+export { FrameBudget } from './frame-budget.ts';

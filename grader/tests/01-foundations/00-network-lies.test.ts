@@ -2,7 +2,7 @@
 // network does; the link retransmits at least every 100 ms, never storms, and goes quiet when done.
 import { describe, it } from 'vitest';
 import { metricsWanted, recordMetric } from '@dlab/harness';
-import { faultSchedule, Rng, runCase, simProperty, type FaultEvent, type Sim, type SimCase, type World } from '@dlab/harness/sim';
+import { faultSchedule, FrameBudget, Rng, runCase, simProperty, type FaultEvent, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { ReliableLink } from '@impl/01-foundations/00-network-lies';
 
 const NODES = ['a', 'b', 'c'];
@@ -154,21 +154,10 @@ function world(c: SimCase, o: WorldOptions, latencies?: Latencies): World<Link> 
   // Every frame x sends y is paid for: first by a frame x received from y in the last 100 ms (an answer),
   // else by the allowance (EXTRA per 100 ms), else by a payload handed over for y (once each, at any time
   // later: a link may queue payloads behind a window). A frame nothing pays for is a storm.
-  const sends = new Map<Pair, number[]>();
-  const answers = new Map<Pair, number[]>(); // key "x→y": unspent receipts by x of frames from y
-  const allowance = new Map<Pair, number[]>(); // times of the frames the allowance paid for
-  const spentCredits = new Map<Pair, number>();
+  const budget = new FrameBudget(RATE_WINDOW_MS, EXTRA);
   const lastSend = new Map<Pair, number>();
   const deadline = new Map<Pair, number>();
   let scanned = 0;
-  const times = (m: Map<Pair, number[]>, k: Pair) => {
-    let l = m.get(k);
-    if (l === undefined) m.set(k, (l = []));
-    return l;
-  };
-  const expire = (l: number[], t: number) => {
-    while (l.length > 0 && (l[0] as number) <= t - RATE_WINDOW_MS) l.shift();
-  };
   const rules = (s: Sim<Link>): string | undefined => {
     const now = s.now;
     // Every 100 ms: a peer that was still missing a payload at the last step must have been sent something
@@ -189,34 +178,15 @@ function world(c: SimCase, o: WorldOptions, latencies?: Latencies): World<Link> 
     for (let i = Math.max(scanned, s.trace.first); i < end; i++) {
       const e = s.trace.at(i);
       if (e === undefined || e.node === undefined || e.peer === undefined) continue;
-      if (e.kind === 'deliver') times(answers, `${e.node}→${e.peer}`).push(e.time);
+      if (e.kind === 'deliver') budget.delivered(e.node, e.peer, e.time);
       if (e.kind !== 'send') continue;
       const key = `${e.node}→${e.peer}`;
-      const l = times(sends, key);
-      l.push(e.time);
       lastSend.set(key, e.time);
-      const ans = times(answers, key);
-      expire(ans, e.time);
-      if (ans.length > 0) {
-        ans.shift();
-        continue;
-      }
-      const free = times(allowance, key);
-      expire(free, e.time);
-      if (free.length < EXTRA) {
-        free.push(e.time);
-        continue;
-      }
-      const credits = (handed.get(key)?.length ?? 0) - (spentCredits.get(key) ?? 0);
-      if (credits > 0) {
-        spentCredits.set(key, (spentCredits.get(key) ?? 0) + 1);
-        continue;
-      }
-      let n = 0;
-      for (let j = l.length - 1; j >= 0 && (l[j] as number) > e.time - RATE_WINDOW_MS; j--) n++;
       const h = handed.get(key)?.length ?? 0;
+      if (budget.sent(e.node, e.peer, e.time, h)) continue;
+      const n = budget.count(e.node, e.peer, e.time);
       return (
-        `${e.node} sent ${e.peer} ${n} frames in the ${RATE_WINDOW_MS} ms up to t=${e.time} ms, and ${l.length} in all for the ${h} payload${h === 1 ? '' : 's'} handed over for ${e.peer}: ` +
+        `${e.node} sent ${e.peer} ${n.recent} frames in the ${RATE_WINDOW_MS} ms up to t=${e.time} ms, and ${n.all} in all for the ${h} payload${h === 1 ? '' : 's'} handed over for ${e.peer}: ` +
         `more than one per payload, one per frame received from ${e.peer} in the last ${RATE_WINDOW_MS} ms, and ${EXTRA} more per ${RATE_WINDOW_MS} ms. ` +
         `That is a retransmission storm: resend the oldest unacknowledged frame (or a few), not the whole backlog, and not in answer to every ack`
       );

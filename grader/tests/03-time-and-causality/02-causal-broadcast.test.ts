@@ -2,7 +2,7 @@
 // causal order, even when an origin crashes; the hold-back queue empties; retransmission never storms.
 import { describe, it } from 'vitest';
 import { metricsWanted, recordMetric } from '@dlab/harness';
-import { faultSchedule, Rng, runCase, simProperty, type Ctx, type FaultEvent, type Proc, type Sim, type SimCase, type World } from '@dlab/harness/sim';
+import { faultSchedule, FrameBudget, Rng, runCase, simProperty, type Ctx, type FaultEvent, type Proc, type Sim, type SimCase, type World } from '@dlab/harness/sim';
 import { CausalBroadcast } from '@impl/03-time-and-causality/02-causal-broadcast';
 
 const NODES = ['a', 'b', 'c', 'd'];
@@ -243,57 +243,25 @@ function world(c: SimCase, o: WorldOptions): World<Node> {
   };
 
   // ---- the storm rule and quiet, from the trace (times and endpoints of frames only) ----
-  const answers = new Map<string, number[]>(); // "x→y": unspent receipts by x of frames from y
-  const allowance = new Map<string, number[]>();
-  const spentFresh = new Map<string, number>();
-  const sends = new Map<string, number[]>();
+  const budget = new FrameBudget(RATE_WINDOW_MS, EXTRA);
   const healAt = o.healAt ?? HORIZON;
   const quietFrom = healAt + CATCH_UP_MS;
   let lateFrames = 0;
   let scanned = 0;
-  const times = (m: Map<string, number[]>, k: string): number[] => {
-    let l = m.get(k);
-    if (l === undefined) m.set(k, (l = []));
-    return l;
-  };
-  const expire = (l: number[], t: number): void => {
-    while (l.length > 0 && (l[0] as number) <= t - RATE_WINDOW_MS) l.shift();
-  };
   /** Reads the new trace events: counts frames between correct nodes in the quiet window and, if `rule`, applies the storm rule. */
   const scan = (s: Sim<Node>, rule: boolean): string | undefined => {
     const end = s.trace.length;
     for (let i = Math.max(scanned, s.trace.first); i < end; i++) {
       const e = s.trace.at(i);
       if (e === undefined || e.node === undefined || e.peer === undefined) continue;
-      if (e.kind === 'deliver') times(answers, `${e.node}→${e.peer}`).push(e.time);
+      if (e.kind === 'deliver') budget.delivered(e.node, e.peer, e.time);
       if (e.kind !== 'send') continue;
       if (e.time > quietFrom && !dead.has(e.node) && !dead.has(e.peer)) lateFrames++;
-      if (!rule) continue;
-      const key = `${e.node}→${e.peer}`;
-      const all = times(sends, key);
-      all.push(e.time);
-      const ans = times(answers, key);
-      expire(ans, e.time);
-      if (ans.length > 0) {
-        ans.shift();
-        continue;
-      }
-      const free = times(allowance, key);
-      expire(free, e.time);
-      if (free.length < EXTRA) {
-        free.push(e.time);
-        continue;
-      }
-      const spent = spentFresh.get(key) ?? 0;
-      if (spent < broadcasts) {
-        spentFresh.set(key, spent + 1);
-        continue;
-      }
+      if (!rule || budget.sent(e.node, e.peer, e.time, broadcasts)) continue;
       scanned = end;
-      let n = 0;
-      for (let j = all.length - 1; j >= 0 && (all[j] as number) > e.time - RATE_WINDOW_MS; j--) n++;
+      const n = budget.count(e.node, e.peer, e.time);
       return (
-        `${e.node} sent ${e.peer} ${n} frames in the ${RATE_WINDOW_MS} ms up to t=${e.time} ms, and ${all.length} in all while ${broadcasts} messages were broadcast: ` +
+        `${e.node} sent ${e.peer} ${n.recent} frames in the ${RATE_WINDOW_MS} ms up to t=${e.time} ms, and ${n.all} in all while ${broadcasts} messages were broadcast: ` +
         `more than one per message, one per frame received from ${e.peer} in the last ${RATE_WINDOW_MS} ms, and ${EXTRA} more per ${RATE_WINDOW_MS} ms. ` +
         `That is a retransmission storm: a peer that is cut off (or dead) must cost a few frames per ${RATE_WINDOW_MS} ms, not one per message it lacks`
       );
