@@ -70,7 +70,12 @@ export function confidenceLine(c: Confidence, io: Io, id: string): string[] {
   }
 }
 
-const DEBOUNCE_MS = 50;
+/**
+ * Saves closer together than this grade once. chokidar already waits for a file's size to hold still for 25 ms
+ * (awaitWriteFinish) and folds an editor's rename-into-place into one change (atomic), so this only gathers the
+ * events of one save; a save that comes later while a run is on queues one more run.
+ */
+const DEBOUNCE_MS = 10;
 const PROBE_WAIT_MS = 1_000;
 const POLL_INTERVAL_MS = 300;
 
