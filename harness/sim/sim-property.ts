@@ -135,6 +135,7 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
   const window = opts.window ?? 40;
   const view = full ? viewOf(out.sim, out.result.traceEnd, cfg.replayView) : undefined;
   const end = out.result.traceEnd;
+  const events = end - out.sim.trace.first;
   // A long run shows what led to the failure (its causal past, repeats collapsed), not merely its last events.
   const causal = full || end - out.sim.trace.first <= window ? undefined : causalOf(out, window);
   const diagram = full
@@ -156,11 +157,19 @@ function report<P extends AnyProc>(opts: SimPropertyOptions<P>, found: Found, ou
       ? `  space-time diagram of ${view?.what ?? 'the whole run, up to the failure'}:`
       : causal !== undefined
         ? `  space-time diagram of how the failure came about: ${causal.indexes.length} of the ${causal.total} events before it, from its causal past, with the faults and lost messages (the whole run: the replay command below):`
-        : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
-    diagram
-      .split('\n')
-      .map((l) => '    ' + l)
-      .join('\n'),
+        : events === 0
+          ? '  space-time diagram: nothing happened before the failure (no node sent a message or set a timer)'
+          : events <= window && out.sim.trace.first === 0
+            ? `  space-time diagram of the whole run up to the failure, ${events} event${events === 1 ? '' : 's'}:`
+            : `  space-time diagram, the last ${window} events up to the failure (the whole run: the replay command below):`,
+    ...(events === 0 && !full
+      ? []
+      : [
+          diagram
+            .split('\n')
+            .map((l) => '    ' + l)
+            .join('\n'),
+        ]),
     ...(out.result.kind === 'ok' ? [`    … the final check ran at t=${ms(out.result.time)} ms${quietSince(out.sim, out.result.traceEnd)}`] : []),
     '',
     `  replay: ${replayCommand(found.seed, found.path, cfg)}`,
