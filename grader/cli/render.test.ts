@@ -190,6 +190,18 @@ describe('renderVerdict: failure reports that tell the story (dlab issue 13)', (
     );
   });
 
+  it('counts a test that failed twice (its body, then its clean-up) as one failed test', () => {
+    const out = render([
+      plain('close() settles', 'Property violated: every promise settles\nWhy: close() did not resolve within 2 s'),
+      plain('close() settles', 'Property violated: every promise settles\nWhy: close() of a server started here did not resolve within 2 s'),
+    ]);
+    expect(out.split('\n')[0]).toContain('1 of 6 tests failed');
+    expect(out).toContain('(and the same test reported it once more)');
+    expect(out).not.toContain('more test failed');
+    // Only a teardown failed: no test is counted as failed.
+    expect(render([{ test: '(setup or teardown around the tests)', message: 'a server was left listening' }]).split('\n')[0]).toContain('6 tests passed, but the run failed around them');
+  });
+
   it('says a cause that many tests share once, naming the others', () => {
     const fs = [
       plain('GET /a answers 200', 'expected status 200, got 400 (request 1)\n  body: bad'),

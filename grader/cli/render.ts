@@ -381,11 +381,25 @@ function sameCause(failures: readonly Failure[]): Failure[][] {
   return [...groups.values()];
 }
 
-/** "(and 2 more tests failed the same way: a; b)", naming the tests without the exercise id. */
-function sameWay(id: string, same: readonly Failure[]): string {
-  const names = same.map((f) => (f.test.startsWith(`${id} > `) ? f.test.slice(id.length + 3) : f.test));
+/**
+ * "(and 2 more tests failed the same way: a; b)", naming the tests without the exercise id. A second error of
+ * `first`'s own test (its clean-up failing as its body did) is not another test.
+ */
+function sameWay(id: string, first: Failure, same: readonly Failure[]): string {
+  const others = same.filter((f) => f.test !== first.test);
+  const again = same.length - others.length;
+  const names = others.map((f) => (f.test.startsWith(`${id} > `) ? f.test.slice(id.length + 3) : f.test));
   const listed = names.length > 5 ? [...names.slice(0, 5), `… ${names.length - 5} more`] : names;
-  return `(and ${same.length} more test${same.length === 1 ? '' : 's'} failed the same way: ${listed.join('; ')})`;
+  const parts = [
+    ...(again > 0 ? [`the same test reported it ${again === 1 ? 'once more' : `${again} more times`}`] : []),
+    ...(others.length > 0 ? [`${others.length} more test${others.length === 1 ? '' : 's'} failed the same way: ${listed.join('; ')}`] : []),
+  ];
+  return `(and ${parts.join('; and ')})`;
+}
+
+/** How many tests failed: a test with two errors (its body and its clean-up) is one; setup, teardown and stray errors are none. */
+function failedTests(v: Verdict): number {
+  return new Set(v.failures.filter((f) => !f.test.startsWith('(')).map((f) => f.test)).size;
 }
 
 /**
@@ -429,7 +443,15 @@ export function renderVerdict(
     return out.join('\n');
   }
   const what =
-    v.kind === 'timed-out' ? 'timed out' : v.kind === 'did-not-load' ? 'did not load' : v.kind === 'crashed' ? 'crashed' : `${v.failures.length} of ${v.tests} test${v.tests === 1 ? '' : 's'} failed${v.notRun > 0 ? ` (stopped there; ${v.notRun} more not run)` : ''}`;
+    v.kind === 'timed-out'
+      ? 'timed out'
+      : v.kind === 'did-not-load'
+        ? 'did not load'
+        : v.kind === 'crashed'
+          ? 'crashed'
+          : failedTests(v) === 0
+            ? `${v.tests} test${v.tests === 1 ? '' : 's'} passed, but the run failed around them`
+            : `${failedTests(v)} of ${v.tests} test${v.tests === 1 ? '' : 's'} failed${v.notRun > 0 ? ` (stopped there; ${v.notRun} more not run)` : ''}`;
   // The head line is prose (its double spaces are not columns): wrapped whenever a width is given.
   const head = `${p.red('✗ failed')}  ${p.bold(v.id)}${target}  ${p.dim(`${what}, ${secs} s`)}`;
   out.push(opts.width === undefined ? head : wrapText(head, Math.max(20, opts.width)));
@@ -452,7 +474,7 @@ export function renderVerdict(
     }
     if (msg !== '') out.push(indent(msg));
     if (f.replay !== undefined && !msg.includes(f.replay)) out.push(indent(`Replay: ${f.replay}`));
-    if (same.length > 0) out.push(width(`    ${p.dim(sameWay(v.id, same))}`));
+    if (same.length > 0) out.push(width(`    ${p.dim(sameWay(v.id, f, same))}`));
   }
   const rest = groups.slice(shownGroups.length);
   if (rest.length > 0) {
@@ -460,7 +482,7 @@ export function renderVerdict(
     for (const [f, ...same] of rest) {
       if (f === undefined) continue;
       out.push(width(`  ${p.red('✗')} ${f.test}`), width(`      ${reasonOf(f)}`));
-      if (same.length > 0) out.push(width(`      ${p.dim(sameWay(v.id, same))}`));
+      if (same.length > 0) out.push(width(`      ${p.dim(sameWay(v.id, f, same))}`));
     }
   }
   if (v.logs.length > 0) {
